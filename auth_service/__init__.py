@@ -1,0 +1,1 @@
+"""Identity: accounts, server-side sessions in httpOnly cookies, passports."""

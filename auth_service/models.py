@@ -1,0 +1,80 @@
+"""Tables auth_service owns: users (identity columns), sessions, login failures."""
+
+import datetime as dt
+import uuid
+from ipaddress import IPv4Address, IPv6Address
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, LargeBinary, Text, text
+from sqlalchemy.dialects.postgresql import INET, TIMESTAMP, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db import Base
+
+TIMESTAMPTZ = TIMESTAMP(timezone=True)
+NOW = text("now()")
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(
+            "demo_mode_status IN ('disabled', 'enabling', 'enabled', 'disabling', 'failed')",
+            name="users_demo_mode_status_check",
+        ),
+        Index("users_email_lower_key", text("lower(email)"), unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    email: Mapped[str] = mapped_column(Text, unique=True)
+    hashed_password: Mapped[str] = mapped_column(Text)
+    full_name: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    is_active: Mapped[bool] = mapped_column(server_default=text("true"))
+    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)
+    updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)
+    # Written by demo_service only; mapped here so the table has one full definition.
+    demo_mode_status: Mapped[str] = mapped_column(Text, server_default=text("'disabled'"))
+    demo_job_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    demo_error: Mapped[str | None] = mapped_column(Text)
+
+
+class UserSession(Base):
+    __tablename__ = "user_sessions"
+    __table_args__ = (
+        CheckConstraint(
+            "auth_method IN ('password', 'exchange')", name="user_sessions_auth_method_check"
+        ),
+        CheckConstraint("transport IN ('cookie', 'bearer')", name="user_sessions_transport_check"),
+        Index(
+            "user_sessions_revoked_at_idx",
+            "revoked_at",
+            postgresql_where=text("revoked_at IS NOT NULL"),
+        ),
+        Index("user_sessions_user_id_idx", "user_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID, primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    auth_method: Mapped[str] = mapped_column(Text)
+    transport: Mapped[str] = mapped_column(Text, server_default=text("'cookie'"))
+    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)
+    absolute_expires_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(TIMESTAMPTZ)
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    ip: Mapped[IPv4Address | IPv6Address | None] = mapped_column(INET)
+
+
+class LoginFailure(Base):
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("login_failures_email_idx", "email", "failed_at"),
+        Index("login_failures_ip_idx", "ip", "failed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    email: Mapped[str] = mapped_column(Text)
+    ip: Mapped[IPv4Address | IPv6Address | None] = mapped_column(INET)
+    failed_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)

@@ -1,0 +1,1 @@
+"""Demo mode and platform connections as state machines, metrics, the dashboard."""

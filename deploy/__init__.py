@@ -1,0 +1,1 @@
+"""How the stack runs: the `pgstack` command line, the embedded Postgres, the migrations."""

@@ -1,0 +1,67 @@
+"""The `pgstack` command line: migrate, serve, worker, dev."""
+
+import argparse
+import sys
+from typing import TypeVar
+
+T = TypeVar("T")
+
+SERVICES = {
+    "auth": ("auth_service.app:create_app", 8001),
+    "demo": ("demo_service.app:create_app", 8002),
+    "jobs": ("job_service.app:create_app", 8003),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="pgstack", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("migrate", help="upgrade the database (DATABASE_URL) to the head")
+
+    serve = commands.add_parser("serve", help="serve one service over HTTP")
+    serve.add_argument("service", choices=sorted(SERVICES))
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, help="default: auth 8001, demo 8002, jobs 8003")
+    serve.add_argument("--workers", type=int, default=1)
+
+    commands.add_parser("worker", help="run a Procrastinate worker for every service's tasks")
+    commands.add_parser("dev", help="database, migrations, three services and a worker")
+
+    args = parser.parse_args(argv)
+    if args.command == "migrate":
+        from deploy import migrate
+        from shared.settings import ServiceSettings
+
+        migrate.upgrade(_settings(ServiceSettings).database_url)
+    elif args.command == "serve":
+        import uvicorn
+
+        app, port = SERVICES[args.service]
+        uvicorn.run(
+            app,
+            factory=True,
+            host=args.host,
+            port=args.port or port,
+            workers=args.workers,
+            log_config=None,  # our JSON logging, configured by the app
+            timeout_graceful_shutdown=10,
+        )
+    elif args.command == "worker":
+        from deploy import worker
+
+        worker.main(_settings(worker.WorkerSettings))
+    elif args.command == "dev":
+        from deploy import dev
+
+        sys.exit(dev.main())
+
+
+def _settings(cls: type[T]) -> T:
+    from pydantic import ValidationError
+
+    try:
+        return cls()
+    except ValidationError as exc:
+        missing = ", ".join(str(e["loc"][0]) for e in exc.errors())
+        sys.exit(f"pgstack: configuration error ({missing}); see the README's table")

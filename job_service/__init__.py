@@ -1,0 +1,1 @@
+"""Durable background jobs: status by polling and by Server-Sent Events."""

@@ -1,0 +1,1 @@
+"""Generic pieces every pgstack service uses; never imports a service."""

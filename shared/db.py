@@ -1,0 +1,53 @@
+"""The async engine and the one-transaction-per-request session dependency."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+from shared.settings import ServiceSettings, sqlalchemy_url
+
+
+class Base(DeclarativeBase):
+    """The declarative base of every service's models: one metadata for the one database."""
+
+
+def create_engine(settings: ServiceSettings) -> AsyncEngine:
+    return create_async_engine(
+        sqlalchemy_url(settings.database_url),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        # A connection broken by a database restart is discarded when it fails; the
+        # request that meets it gets a 503 and the next one a fresh connection.
+        pool_pre_ping=False,
+        pool_timeout=5,
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: commit once when the route returns, else roll back."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+# scope="function": commit before the response is sent, so a failed commit is the
+# response the client sees, never a 2xx for a write that did not happen.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -1,0 +1,51 @@
+"""The FastAPI application every service is built on: one engine, errors, ids, health."""
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from shared import db, metrics
+from shared.errors import install_error_handlers
+from shared.health import ReadinessCheck, health_router
+from shared.logging import RequestIdMiddleware, configure_logging
+from shared.settings import ServiceSettings
+
+# Opens what a service needs beyond the engine (key sets, listeners) for the app's lifetime.
+ExtraLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_service_app(
+    *,
+    name: str,
+    title: str,
+    settings: ServiceSettings,
+    routers: Sequence[APIRouter],
+    readiness_checks: Sequence[ReadinessCheck] = (),
+    lifespan: ExtraLifespan | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = db.create_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = db.create_sessionmaker(engine)
+        try:
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app):
+                    yield
+        finally:
+            await engine.dispose()
+
+    configure_logging(settings.log_level)
+    app = FastAPI(title=title, lifespan=app_lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health_router(*readiness_checks))
+    app.include_router(metrics.router)
+    for router in routers:
+        app.include_router(router)
+    app.add_middleware(metrics.MetricsMiddleware, service=name)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,38 @@
+"""Settings every service shares; each service's `config.Settings` extends them."""
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """What every process needs: the database, the environment and logging."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    # Shared by all services, so read without the service's prefix.
+    database_url: str = Field(validation_alias="DATABASE_URL")
+    environment: Literal["development", "test", "production"] = Field(
+        default="production", validation_alias="PGSTACK_ENV"
+    )
+    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+    db_pool_size: int = Field(default=10, ge=1, validation_alias="DB_POOL_SIZE")
+
+    @model_validator(mode="after")
+    def _normalise_url(self) -> "ServiceSettings":
+        self.database_url = plain_database_url(self.database_url)
+        return self
+
+
+def plain_database_url(url: str) -> str:
+    """Return a libpq URL (`postgresql://...`), whatever driver prefix it carries."""
+    for prefix in ("postgresql+psycopg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Return the URL SQLAlchemy needs to use psycopg 3."""
+    return "postgresql+psycopg://" + plain_database_url(url).removeprefix("postgresql://")

@@ -1,0 +1,58 @@
+"""`pgstack dev` from nothing: its own cluster, ready services, and nothing left after Ctrl-C."""
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.timeout(120)
+def test_dev_reaches_ready_and_ctrl_c_leaves_nothing_running(tmp_path: Path) -> None:
+    offset = random.randrange(1000, 20000, 10)
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env |= {"PGSTACK_HOME": str(tmp_path / "pgstack"), "PGSTACK_PORT_OFFSET": str(offset)}
+    ports = [8001 + offset, 8002 + offset, 8003 + offset]
+    with subprocess.Popen(
+        [sys.executable, "-m", "deploy", "dev"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as dev:
+        assert dev.stdout is not None
+        lines = []
+        for line in dev.stdout:
+            lines.append(line)
+            if line.startswith("ready"):
+                break
+        assert any(line.startswith("ready") for line in lines), lines
+        children = psutil.Process(dev.pid).children(recursive=True)
+        assert len(children) >= 4  # three services and a worker
+        for port in ports:
+            assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
+
+        dev.send_signal(signal.SIGINT)
+        assert dev.wait(timeout=30) == 0
+
+    time.sleep(0.2)
+    assert [c.pid for c in children if c.is_running() and c.status() != "zombie"] == []
+    assert [p for p in ports if port_open(p)] == []
+    # The embedded cluster it started is stopped too, its data kept for the next run.
+    assert not (tmp_path / "pgstack" / "data" / "postmaster.pid").exists()
+    assert (tmp_path / "pgstack" / "data" / "PG_VERSION").exists()
