@@ -1,4 +1,4 @@
-"""Tables auth_service owns: users (identity columns), sessions, login failures."""
+"""Tables auth_service owns: sessions and login failures (`users` is in `shared.users`)."""
 
 import datetime as dt
 import uuid
@@ -9,32 +9,10 @@ from sqlalchemy.dialects.postgresql import INET, TIMESTAMP, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base
+from shared.users import User
 
 TIMESTAMPTZ = TIMESTAMP(timezone=True)
 NOW = text("now()")
-
-
-class User(Base):
-    __tablename__ = "users"
-    __table_args__ = (
-        CheckConstraint(
-            "demo_mode_status IN ('disabled', 'enabling', 'enabled', 'disabling', 'failed')",
-            name="users_demo_mode_status_check",
-        ),
-        Index("users_email_lower_key", text("lower(email)"), unique=True),
-    )
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    email: Mapped[str] = mapped_column(Text, unique=True)
-    hashed_password: Mapped[str] = mapped_column(Text)
-    full_name: Mapped[str] = mapped_column(Text, server_default=text("''"))
-    is_active: Mapped[bool] = mapped_column(server_default=text("true"))
-    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)
-    updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)
-    # Written by demo_service only; mapped here so the table has one full definition.
-    demo_mode_status: Mapped[str] = mapped_column(Text, server_default=text("'disabled'"))
-    demo_job_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
-    demo_error: Mapped[str | None] = mapped_column(Text)
 
 
 class UserSession(Base):
@@ -55,7 +33,7 @@ class UserSession(Base):
     id: Mapped[uuid.UUID] = mapped_column(
         UUID, primary_key=True, server_default=text("gen_random_uuid()")
     )
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey(User.id, ondelete="CASCADE"))
     secret_hash: Mapped[bytes] = mapped_column(LargeBinary)
     auth_method: Mapped[str] = mapped_column(Text)
     transport: Mapped[str] = mapped_column(Text, server_default=text("'cookie'"))

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base
+from shared.users import User
 
 TIMESTAMPTZ = TIMESTAMP(timezone=True)
 NOW = text("now()")
@@ -42,7 +43,7 @@ class Platform(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey(User.id, ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(Text)
     name: Mapped[str] = mapped_column(Text)
     connection_status: Mapped[str] = mapped_column(Text, server_default=text("'disconnected'"))

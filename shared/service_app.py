@@ -5,9 +5,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from shared import db, metrics
+from shared import db, metrics, passport
 from shared.errors import install_error_handlers
 from shared.health import ReadinessCheck, health_router
+from shared.listener import Listener
 from shared.logging import RequestIdMiddleware, configure_logging
 from shared.settings import ServiceSettings
 
@@ -23,19 +24,33 @@ def create_service_app(
     routers: Sequence[APIRouter],
     readiness_checks: Sequence[ReadinessCheck] = (),
     lifespan: ExtraLifespan | None = None,
+    verify_passports: bool = False,
+    listen: Sequence[str] = (),
 ) -> FastAPI:
+    """Build a service. `verify_passports` makes `CurrentPassport` usable in its routes;
+    `listen` names the NOTIFY channels its one `Listener` (app.state.listener) follows."""
+    channels = [*listen, *([passport.REVOCATION_CHANNEL] if verify_passports else [])]
+
     @asynccontextmanager
     async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = db.create_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = db.create_sessionmaker(engine)
+        app.state.listener = Listener(settings.database_url)
         try:
+            if verify_passports:
+                app.state.passport_verifier = await passport.start_verifier(
+                    settings, engine, app.state.listener
+                )
+            if channels:
+                await app.state.listener.start(channels)
             if lifespan is None:
                 yield
             else:
                 async with lifespan(app):
                     yield
         finally:
+            await app.state.listener.stop()
             await engine.dispose()
 
     configure_logging(settings.log_level)

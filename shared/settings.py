@@ -18,6 +18,14 @@ class ServiceSettings(BaseSettings):
     )
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
     db_pool_size: int = Field(default=10, ge=1, validation_alias="DB_POOL_SIZE")
+    # Passports (demo and jobs verify them; auth mints them for this audience).
+    passport_audience: str = Field(default="pgstack", validation_alias="PASSPORT_AUDIENCE")
+    passport_jwks_url: str = Field(
+        default="http://127.0.0.1:8001/.well-known/jwks.json",
+        validation_alias="PASSPORT_JWKS_URL",
+    )
+    # An inline JWKS (JSON) instead of fetching it: tests and air-gapped deploys.
+    passport_jwks: str | None = Field(default=None, validation_alias="PASSPORT_JWKS")
 
     @model_validator(mode="after")
     def _normalise_url(self) -> "ServiceSettings":

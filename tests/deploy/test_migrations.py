@@ -9,11 +9,12 @@ from sqlalchemy import create_engine
 import auth_service.models
 import demo_service.models
 import shared.jobs
+import shared.users
 from deploy import migrate
 from shared.db import Base
 from shared.settings import sqlalchemy_url
 
-MODEL_MODULES = (auth_service.models, demo_service.models, shared.jobs)
+MODEL_MODULES = (auth_service.models, demo_service.models, shared.jobs, shared.users)
 
 
 def tables(url: str) -> set[str]:
