@@ -19,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -119,3 +120,23 @@ async def _psycopg_connection(session: AsyncSession) -> AsyncConnection[Any]:
     driver = raw.driver_connection
     assert isinstance(driver, AsyncConnection)
     return driver
+
+
+async def report_progress(
+    session: AsyncSession, procrastinate_job_id: int, percent: int, message: str | None = None
+) -> None:
+    """Record a running job's progress (percent 0..100 and a short message)."""
+    await session.execute(
+        update(BackgroundJob)
+        .where(BackgroundJob.procrastinate_job_id == procrastinate_job_id)
+        .values(progress_percent=percent, progress_message=message)
+    )
+
+
+async def record_result(session: AsyncSession, procrastinate_job_id: int, result: Any) -> None:
+    """Store a job's JSON result, in the transaction of the task's last write."""
+    await session.execute(
+        update(BackgroundJob)
+        .where(BackgroundJob.procrastinate_job_id == procrastinate_job_id)
+        .values(result=result, progress_percent=100)
+    )
