@@ -39,9 +39,12 @@ def find_bindir() -> Path:
         if (folder / "initdb").exists() and (folder / "pg_ctl").exists():
             return folder
     with contextlib.suppress(ImportError):
-        import pgserver  # type: ignore[import-not-found, unused-ignore]
+        # The wheel's own binaries (its module `_commands` names their folder).
+        from pgserver._commands import (  # type: ignore[import-not-found, unused-ignore]
+            POSTGRES_BIN_PATH,
+        )
 
-        return Path(pgserver.__file__).parent / "pginstall" / "bin"
+        return Path(POSTGRES_BIN_PATH)
     raise NoPostgres(" ".join((NoPostgres.__doc__ or "").split()))
 
 
@@ -70,8 +73,11 @@ class EmbeddedPostgres:
         if not (self.data / "PG_VERSION").exists():
             self._initdb()
         if not self.running():
-            # A port of our own each start: several clusters (worktrees, CI) never collide.
-            (self.root / "port").write_text(str(_free_port()))
+            # The same port as last time when it is free (URLs stay valid across restarts),
+            # else a free one: several clusters (checkouts, CI, tests) never collide.
+            port_file = self.root / "port"
+            if not (port_file.exists() and _port_free(int(port_file.read_text()))):
+                port_file.write_text(str(_free_port()))
             self._pg_ctl(
                 "start",
                 "-w",
@@ -121,8 +127,9 @@ class EmbeddedPostgres:
             capture_output=True,
         )
         with (self.data / "postgresql.conf").open("a") as conf:
-            # A development cluster: durability traded for speed, enough connections for tests.
-            conf.write("\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
+            # A development cluster: no fsync (only an OS crash could lose data), but every
+            # commit reaches the WAL before it is acknowledged, so a killed server loses nothing.
+            conf.write("\nfsync = off\nfull_page_writes = off\n")
             conf.write("max_connections = 300\nshared_buffers = 128MB\n")
 
     def _create_database(self) -> None:
@@ -179,3 +186,12 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
