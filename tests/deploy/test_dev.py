@@ -25,7 +25,12 @@ def port_open(port: int) -> bool:
 def test_dev_reaches_ready_and_ctrl_c_leaves_nothing_running(tmp_path: Path) -> None:
     offset = random.randrange(1000, 20000, 10)
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env |= {"PGSTACK_HOME": str(tmp_path / "pgstack"), "PGSTACK_PORT_OFFSET": str(offset)}
+    # The web app is covered by tests/e2e, which run `pgstack dev` with it.
+    env |= {
+        "PGSTACK_HOME": str(tmp_path / "pgstack"),
+        "PGSTACK_PORT_OFFSET": str(offset),
+        "PGSTACK_WEB": "0",
+    }
     ports = [8001 + offset, 8002 + offset, 8003 + offset]
     with subprocess.Popen(
         [sys.executable, "-m", "deploy", "dev"],

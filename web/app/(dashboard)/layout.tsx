@@ -1,0 +1,25 @@
+// The signed-in frame: the user comes from the server (the session check), never from a client
+// store, so the first HTML already says who is signed in.
+
+import type { ReactNode } from "react";
+
+import { LegacyTokenBridge } from "@/components/auth/LegacyTokenBridge";
+import { LogoutButton } from "@/components/auth/LogoutButton";
+import { requireSession } from "@/lib/auth-server";
+
+export default async function DashboardLayout({ children }: { children: ReactNode }) {
+  const { user } = await requireSession();
+  return (
+    <>
+      <header className="top">
+        <strong>pgstack</strong>
+        <span>
+          <span data-testid="user-email">{user.full_name || user.email}</span>{" "}
+          <LogoutButton />
+        </span>
+      </header>
+      <LegacyTokenBridge />
+      {children}
+    </>
+  );
+}

@@ -1,0 +1,134 @@
+"use client";
+
+// Demo mode, where the user acts on it. The first state comes from the server-rendered page;
+// a click shows "enabling" at once, progress follows the job (SSE, else polling), and the final
+// state appears without a reload. Nothing is kept in the browser: the database has it all.
+
+import { useRouter } from "next/navigation";
+import { useEffect, useState } from "react";
+
+import { useJobProgress } from "@/components/jobs/useJobProgress";
+import type { DemoState, DemoStatus, DemoTransition } from "@/lib/types";
+
+const BUSY: ReadonlySet<DemoStatus> = new Set(["enabling", "disabling"]);
+
+export function EnableProcessingBanner({ initial }: { initial: DemoState }) {
+  const router = useRouter();
+  const [status, setStatus] = useState<DemoStatus>(initial.status);
+  const [error, setError] = useState<string | null>(initial.error);
+  const [jobId, setJobId] = useState<string | null>(
+    BUSY.has(initial.status) ? (initial.job?.id ?? null) : null,
+  );
+
+  const job = useJobProgress(jobId, async (finished) => {
+    setJobId(null);
+    const state = await readState();
+    if (state) {
+      setStatus(state.status);
+      setError(state.error);
+    } else {
+      setStatus(finished.status === "succeeded" ? (status === "disabling" ? "disabled" : "enabled") : "failed");
+    }
+    // Platforms and metrics changed with demo mode: render them again on the server.
+    router.refresh();
+  });
+
+  useEffect(() => {
+    // Hydration is done: the page answers clicks from here on (bench/web.py reads this mark).
+    document.documentElement.dataset.hydrated = "true";
+    performance.mark("pgstack:hydrated");
+  }, []);
+
+  async function change(action: "enable" | "disable") {
+    setStatus(action === "enable" ? "enabling" : "disabling");
+    setError(null);
+    setJobId(null);
+    const response = await fetch(`/api/demo/${action}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    }).catch(() => null);
+    if (response && (response.status === 200 || response.status === 202)) {
+      const body = (await response.json()) as DemoTransition;
+      setStatus(body.status);
+      if (BUSY.has(body.status) && body.job) setJobId(body.job.id);
+      else router.refresh();
+      return;
+    }
+    const detail = response ? await problemDetail(response) : "The server is not answering.";
+    const state = await readState();
+    if (state) {
+      setStatus(state.status);
+      if (BUSY.has(state.status) && state.job) setJobId(state.job.id);
+    } else {
+      setStatus(initial.status);
+    }
+    setError(detail);
+  }
+
+  const busy = BUSY.has(status);
+  const progress = busy ? (job?.progress_percent ?? (jobId ? initial.job?.progress_percent : 0) ?? 0) : null;
+  const message = busy ? (job?.progress_message ?? initial.job?.progress_message ?? null) : null;
+
+  return (
+    <section className="card" data-testid="demo-banner" data-status={status}>
+      <h2>
+        Demo mode:{" "}
+        <span className={`status status-${status}`} data-testid="demo-status">
+          {status}
+        </span>
+      </h2>
+      {progress !== null && (
+        <p>
+          <progress
+            max={100}
+            value={progress}
+            data-testid="demo-progress"
+            data-progress={progress}
+            aria-label="Demo mode progress"
+          />{" "}
+          <span data-testid="demo-progress-text">{progress}%</span>
+          {message && <span className="muted"> · {message}</span>}
+        </p>
+      )}
+      {error && (
+        <p className="error" role="alert" data-testid="demo-error">
+          {error}
+        </p>
+      )}
+      {(status === "disabled" || status === "failed") && (
+        <button type="button" onClick={() => change("enable")} data-testid="demo-enable">
+          Enable demo mode
+        </button>
+      )}{" "}
+      {(status === "enabled" || status === "failed") && (
+        <button
+          type="button"
+          className="secondary"
+          onClick={() => change("disable")}
+          data-testid="demo-disable"
+        >
+          Disable demo mode
+        </button>
+      )}
+    </section>
+  );
+}
+
+async function readState(): Promise<DemoState | null> {
+  try {
+    const response = await fetch("/api/demo/status", { cache: "no-store" });
+    return response.ok ? ((await response.json()) as DemoState) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function problemDetail(response: Response): Promise<string> {
+  try {
+    const body = (await response.json()) as { detail?: string; title?: string };
+    return body.detail ?? body.title ?? `Error ${response.status}`;
+  } catch {
+    return `Error ${response.status}`;
+  }
+}

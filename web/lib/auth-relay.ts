@@ -1,0 +1,40 @@
+// Log in, log out and the legacy exchange go to auth_service, and the cookie it sets comes back
+// to the browser unchanged: this app never mints, reads or stores a session token itself.
+
+import "server-only";
+
+import { AUTH_URL, SERVICE_TIMEOUT_MS } from "./config";
+import { forwardedHeaders, problem } from "./route-guard";
+
+export async function relayToAuth(
+  request: Request,
+  path: string,
+  init: { method: string; body?: string; headers?: Record<string, string> },
+): Promise<Response> {
+  let upstream: Response;
+  try {
+    upstream = await fetch(`${AUTH_URL}${path}`, {
+      method: init.method,
+      body: init.body,
+      headers: {
+        ...forwardedHeaders(request),
+        accept: "application/json",
+        "content-type": "application/json",
+        ...init.headers,
+      },
+      cache: "no-store",
+      redirect: "manual",
+      signal: AbortSignal.timeout(SERVICE_TIMEOUT_MS),
+    });
+  } catch {
+    return problem(503, "Service Unavailable", "The sign-in service is not answering.");
+  }
+  const headers = new Headers({ "cache-control": "no-store" });
+  for (const name of ["content-type", "retry-after"]) {
+    const value = upstream.headers.get(name);
+    if (value) headers.set(name, value);
+  }
+  for (const cookie of upstream.headers.getSetCookie()) headers.append("set-cookie", cookie);
+  const body = upstream.status === 204 ? null : await upstream.arrayBuffer();
+  return new Response(body, { status: upstream.status, headers });
+}
