@@ -1,5 +1,246 @@
 """auth_service's HTTP routes: parse, call the service layer, render a schema."""
 
-from fastapi import APIRouter
+import datetime as dt
+import uuid
+from typing import Annotated
 
-router = APIRouter(prefix="/v1")
+from fastapi import APIRouter, Depends, Request, Response, status
+
+from auth_service import credentials, csrf, service
+from auth_service.config import Settings
+from auth_service.errors import LegacyBearerDisabled, NotAuthenticated
+from auth_service.keys import PassportKeys
+from auth_service.schemas import (
+    DeviceRead,
+    LoginRequest,
+    PassportRead,
+    RevokedRead,
+    SessionInfo,
+    SessionRead,
+    UserCreate,
+    UserRead,
+    describe_device,
+)
+from shared.db import SessionDep
+
+# Every unsafe route of the router goes through the CSRF check; it cannot be forgotten.
+router = APIRouter(prefix="/v1", tags=["auth"], dependencies=[Depends(csrf.protect)])
+well_known = APIRouter(tags=["auth"])
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_now(request: Request) -> dt.datetime:
+    clock: service.Clock = request.app.state.clock
+    return clock()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+NowDep = Annotated[dt.datetime, Depends(get_now)]
+
+
+async def current_session(
+    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> service.Authenticated:
+    token, presented_by = credentials.presented_token(request, settings)
+    return await service.authenticate(
+        session, token=token, presented_by=presented_by, now=now, settings=settings
+    )
+
+
+CurrentSession = Annotated[service.Authenticated, Depends(current_session)]
+
+
+def _session_read(
+    request: Request,
+    current: service.Authenticated,
+    *,
+    now: dt.datetime,
+    settings: Settings,
+    token: str | None = None,
+) -> SessionRead:
+    keys: PassportKeys = request.app.state.passport_keys
+    passport, expires_at = keys.sign(
+        user_id=current.user_id,
+        session_id=current.session_id,
+        audience=settings.passport_audience,
+        now=now,
+        ttl=settings.passport_ttl,
+    )
+    return SessionRead(
+        user=UserRead(id=current.user_id, email=current.email, full_name=current.full_name),
+        session=SessionInfo(
+            id=current.session_id,
+            auth_method=current.auth_method,
+            transport=current.transport,
+            presented_by=current.presented_by,
+            created_at=current.created_at,
+            last_seen_at=current.last_seen_at,
+            idle_expires_at=current.idle_expires_at,
+            absolute_expires_at=current.absolute_expires_at,
+        ),
+        passport=PassportRead(token=passport, expires_at=expires_at),
+        token=token,
+    )
+
+
+def _json(body: SessionRead, status_code: int = 200) -> Response:
+    # Serialised by pydantic-core straight to bytes: this route runs on every page view.
+    return Response(
+        body.model_dump_json(exclude_none=True),
+        status_code=status_code,
+        media_type="application/json",
+        headers={"cache-control": "no-store"},
+    )
+
+
+@router.post("/users", status_code=status.HTTP_201_CREATED)
+async def register(body: UserCreate, session: SessionDep) -> UserRead:
+    """Create an account (log in afterwards with POST /v1/session)."""
+    user = await service.create_user(
+        session, email=body.email, password=body.password, full_name=body.full_name
+    )
+    return UserRead.model_validate(user)
+
+
+@router.post("/session", response_model=SessionRead)
+async def login(
+    body: LoginRequest, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> Response:
+    """Log in: a new session in a `__Host-session` cookie, with the user and a passport."""
+    if body.transport == "bearer" and not settings.legacy_bearer:
+        raise LegacyBearerDisabled()
+    opened = await service.login(
+        session,
+        email=body.email,
+        password=body.password,
+        ip=credentials.client_ip(request, settings),
+        user_agent=request.headers.get("user-agent"),
+        transport=body.transport,
+        now=now,
+        settings=settings,
+    )
+    token = str(opened.token)
+    if body.transport == "bearer":
+        return _json(
+            _session_read(request, opened.authenticated, now=now, settings=settings, token=token)
+        )
+    response = _json(_session_read(request, opened.authenticated, now=now, settings=settings))
+    credentials.set_session_cookie(
+        response,
+        token=token,
+        expires_at=opened.authenticated.absolute_expires_at,
+        now=now,
+        settings=settings,
+    )
+    return response
+
+
+@router.get("/session", response_model=SessionRead)
+async def read_session(
+    request: Request, current: CurrentSession, settings: SettingsDep, now: NowDep
+) -> Response:
+    """The current user, session and a fresh passport (from the cookie, or a legacy bearer)."""
+    return _json(_session_read(request, current, now=now, settings=settings))
+
+
+@router.delete("/session", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(
+    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> Response:
+    """Log out: the session is revoked and the cookie cleared (idempotent)."""
+    token, _ = credentials.presented_token(request, settings)
+    await service.logout(session, token=token, now=now)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    credentials.clear_session_cookie(response, settings=settings)
+    return response
+
+
+@router.post("/session/exchange", response_model=SessionRead)
+async def exchange(
+    request: Request,
+    current: CurrentSession,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> Response:
+    """Trade a legacy bearer session for a cookie session; the bearer token stops working."""
+    if current.presented_by != "bearer":
+        raise NotAuthenticated("Exchange takes a bearer session token.")
+    opened = await service.exchange(
+        session,
+        current=current,
+        ip=credentials.client_ip(request, settings),
+        user_agent=request.headers.get("user-agent"),
+        now=now,
+        settings=settings,
+    )
+    response = _json(_session_read(request, opened.authenticated, now=now, settings=settings))
+    credentials.set_session_cookie(
+        response,
+        token=str(opened.token),
+        expires_at=opened.authenticated.absolute_expires_at,
+        now=now,
+        settings=settings,
+    )
+    return response
+
+
+@router.get("/sessions")
+async def list_sessions(
+    current: CurrentSession, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> list[DeviceRead]:
+    """My signed-in devices, most recently used first."""
+    rows = await service.list_sessions(session, user_id=current.user_id, now=now, settings=settings)
+    return [
+        DeviceRead(
+            id=row.id,
+            device=describe_device(row.user_agent),
+            user_agent=row.user_agent,
+            ip=str(row.ip) if row.ip is not None else None,
+            auth_method=row.auth_method,
+            created_at=row.created_at,
+            last_seen_at=row.last_seen_at,
+            current=row.id == current.session_id,
+        )
+        for row in rows
+    ]
+
+
+@router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def revoke_session(
+    session_id: uuid.UUID,
+    current: CurrentSession,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> None:
+    """Sign out one of my devices (needs a password login under an hour old)."""
+    await service.revoke_session(
+        session, current=current, session_id=session_id, now=now, settings=settings
+    )
+
+
+@router.delete("/sessions")
+async def revoke_other_sessions(
+    current: CurrentSession, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> RevokedRead:
+    """Sign out everywhere else (needs a password login under an hour old)."""
+    revoked = await service.revoke_other_sessions(
+        session, current=current, now=now, settings=settings
+    )
+    return RevokedRead(revoked=revoked)
+
+
+@well_known.get("/.well-known/jwks.json")
+async def jwks(request: Request) -> Response:
+    """The public keys that verify passports (every configured key, current one first)."""
+    keys: PassportKeys = request.app.state.passport_keys
+    return Response(
+        keys.jwks_json,
+        media_type="application/json",
+        headers={"cache-control": "public, max-age=300"},
+    )

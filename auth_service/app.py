@@ -1,16 +1,60 @@
 """Builds auth_service's FastAPI application."""
 
-from fastapi import FastAPI
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from auth_service import api
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from auth_service import api, passwords, service
 from auth_service.config import Settings
+from auth_service.keys import PassportKeys
 from shared.service_app import create_service_app
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(
+@asynccontextmanager
+async def _warm_up(app: FastAPI) -> AsyncIterator[None]:
+    # The dummy hash makes unknown-email logins as slow as real ones; compute it before the
+    # first request, so that first request is not the odd one out.
+    await asyncio.to_thread(passwords.warm_up)
+    yield
+
+
+class NoStoreMiddleware:
+    """Nothing auth answers may be cached by a browser or proxy (sessions, passports, errors
+    about them), unless the route says otherwise (the JWKS)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers", [])
+                if not any(name == b"cache-control" for name, _ in headers):
+                    message["headers"] = [*headers, (b"cache-control", b"no-store")]
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
+
+
+def create_app(settings: Settings | None = None, *, clock: service.Clock | None = None) -> FastAPI:
+    """`clock` lets tests move time (expiry, back-off) without patching anything."""
+    settings = settings or Settings()  # from the environment
+    app = create_service_app(
         name="auth",
         title="pgstack auth_service",
-        settings=settings or Settings(),  # from the environment
-        routers=[api.router],
+        settings=settings,
+        routers=[api.router, api.well_known],
+        lifespan=_warm_up,
     )
+    # Parsed once: signing a passport is then one Ed25519 signature.
+    app.state.passport_keys = PassportKeys.from_settings(settings.passport_private_keys)
+    app.state.clock = clock or service.utc_now
+    app.add_middleware(NoStoreMiddleware)
+    return app

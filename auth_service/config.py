@@ -1,9 +1,125 @@
-"""auth_service's settings, read from `AUTH_*` environment variables (and the shared ones)."""
+"""auth_service's settings, read from `AUTH_*` environment variables (and the shared ones).
 
-from pydantic_settings import SettingsConfigDict
+Every lifetime and limit here is documented in the README's settings table; the defaults are
+the product's policy (idle 7 days, absolute 30 days, 10 failures before back-off).
+"""
+
+import datetime as dt
+import ipaddress
+import json
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.settings import ServiceSettings
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-class Settings(ServiceSettings):
+
+def _seconds(value: Any) -> Any:
+    """Durations from the environment: plain seconds (`3600`) or ISO 8601 (`P7D`)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value
+
+
+Duration = Annotated[dt.timedelta, BeforeValidator(_seconds)]
+
+# Words that mark a value copied from an example rather than generated for this deployment.
+_PLACEHOLDERS = ("placeholder", "changeme", "change-me", "example", "replace")
+
+
+def _list_from_env(value: Any) -> Any:
+    """A list given either as JSON (`["a", "b"]`) or comma-separated (`a,b`)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
+
+
+class SessionLifetimes(BaseSettings):
+    """How long sessions live; shared by the API and the purge task (which has no keys)."""
+
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
+
+    # A session unused this long is over (AUTH_SESSION_IDLE_TIMEOUT, seconds or ISO 8601).
+    session_idle_timeout: Duration = dt.timedelta(days=7)
+    # A session is over this long after its login, used or not.
+    session_absolute_timeout: Duration = dt.timedelta(days=30)
+    # last_seen_at is written at most this often, so validating a session is a read.
+    last_seen_interval: Duration = dt.timedelta(hours=1)
+
+
+class Settings(ServiceSettings, SessionLifetimes):
+    model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
+
+    # Revoking other sessions needs a password login this recent.
+    recent_login: Duration = dt.timedelta(hours=1)
+
+    # false: cookie `session` without Secure, for http://localhost; refused in production.
+    cookie_secure: bool = True
+    # Accept `Authorization: Bearer <session token>` from the old client (counted in a metric).
+    legacy_bearer: bool = True
+    # Origins allowed to make cookie-authenticated unsafe requests besides same-origin ones.
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Private Ed25519 keys signing passports: a JSON list of PEM strings or JWKs. The first
+    # signs; all are published, so a retired key keeps verifying until its passports expire.
+    passport_private_keys: Annotated[list[str | dict[str, Any]], NoDecode] = Field(
+        default_factory=list
+    )
+    passport_ttl: Duration = Field(default=dt.timedelta(seconds=60), le=dt.timedelta(seconds=60))
+
+    # Throttling: failures per account and per client address within the window; past the
+    # limit each further failure doubles the wait, from backoff_base up to backoff_max.
+    login_failure_window: Duration = dt.timedelta(minutes=15)
+    login_failures_per_account: int = Field(default=10, ge=1)
+    login_failures_per_ip: int = Field(default=10, ge=1)
+    login_backoff_base: Duration = dt.timedelta(seconds=30)
+    login_backoff_max: Duration = dt.timedelta(minutes=15)
+
+    # Proxies (addresses or networks) whose client-address header is believed.
+    trusted_proxies: Annotated[list[Network], NoDecode] = Field(default_factory=list)
+    client_ip_header: str = "x-forwarded-for"
+
+    @field_validator("allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return _list_from_env(value)
+
+    @field_validator("passport_private_keys", mode="before")
+    @classmethod
+    def _keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return []
+            # One bare PEM is accepted as a list of one.
+            return json.loads(text) if text.startswith("[") else [text]
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _normalise_origins(cls, value: list[str]) -> list[str]:
+        return [origin.lower().rstrip("/") for origin in value]
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> "Settings":
+        if self.environment != "production":
+            return self
+        if not self.cookie_secure:
+            raise ValueError("AUTH_COOKIE_SECURE=false is for plain-http development only")
+        if not self.passport_private_keys:
+            raise ValueError("AUTH_PASSPORT_PRIVATE_KEYS is required in production")
+        for key in self.passport_private_keys:
+            if any(word in json.dumps(key).lower() for word in _PLACEHOLDERS):
+                raise ValueError("AUTH_PASSPORT_PRIVATE_KEYS holds a placeholder key")
+        return self
+
+    @property
+    def cookie_name(self) -> str:
+        # `__Host-` makes the browser insist on Secure, Path=/ and no Domain.
+        return "__Host-session" if self.cookie_secure else "session"

@@ -1,0 +1,118 @@
+"""The Ed25519 keys that sign passports, and the JWKS that publishes their public halves.
+
+Keys are parsed once per process: signing then costs one Ed25519 signature (~26 us) and the
+JWKS response is serialised once.
+"""
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jwt.algorithms import OKPAlgorithm
+
+from shared.passport import ALGORITHM
+
+
+class InvalidKey(ValueError):
+    """A configured passport key is not an Ed25519 private key (PEM or JWK)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    kid: str
+    private_key: Ed25519PrivateKey
+    public_jwk: dict[str, str]
+
+
+def thumbprint(public_jwk: dict[str, str]) -> str:
+    """RFC 7638 thumbprint: the key id is derived from the key, so every replica agrees."""
+    canonical = json.dumps(
+        {"crv": public_jwk["crv"], "kty": public_jwk["kty"], "x": public_jwk["x"]},
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+    digest = hashlib.sha256(canonical.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def load_key(source: str | dict[str, Any]) -> SigningKey:
+    """A signing key from a PEM (PKCS#8) string or a private OKP JWK (its `kid` is kept)."""
+    try:
+        loaded: object
+        if isinstance(source, dict):
+            loaded = OKPAlgorithm.from_jwk(source)
+            kid = source.get("kid")
+        else:
+            loaded = serialization.load_pem_private_key(source.encode(), password=None)
+            kid = None
+    except (ValueError, TypeError, jwt.InvalidKeyError) as exc:
+        raise InvalidKey() from exc
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise InvalidKey()
+    public = OKPAlgorithm.to_jwk(loaded.public_key(), as_dict=True)
+    public_jwk = {"kty": public["kty"], "crv": public["crv"], "x": public["x"]}
+    kid = kid or thumbprint(public_jwk)
+    return SigningKey(
+        kid=kid, private_key=loaded, public_jwk={**public_jwk, "kid": kid, "alg": ALGORITHM}
+    )
+
+
+def generate_pem() -> str:
+    """A fresh private key as PEM: what to put in AUTH_PASSPORT_PRIVATE_KEYS."""
+    return (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+
+
+class PassportKeys:
+    """The configured keys: the first signs, all are published."""
+
+    def __init__(self, keys: list[SigningKey]) -> None:
+        if not keys:
+            raise InvalidKey("At least one passport key is needed.")
+        self.keys = keys
+        self.signing = keys[0]
+        self._headers = {"kid": self.signing.kid}
+        self.jwks_json = json.dumps({"keys": [key.public_jwk for key in keys]}).encode()
+
+    @classmethod
+    def from_settings(cls, sources: list[str | dict[str, Any]]) -> "PassportKeys":
+        """The configured keys, or (development and tests only: settings refuse an empty list
+        in production) one generated for this process."""
+        return cls([load_key(source) for source in sources or [generate_pem()]])
+
+    def sign(
+        self,
+        *,
+        user_id: int,
+        session_id: uuid.UUID,
+        audience: str,
+        now: dt.datetime,
+        ttl: dt.timedelta,
+    ) -> tuple[str, dt.datetime]:
+        """A passport for this session, and when it expires."""
+        issued = int(now.timestamp())
+        expires = issued + int(ttl.total_seconds())
+        claims = {
+            "sub": str(user_id),
+            "sid": str(session_id),
+            "aud": audience,
+            "iat": issued,
+            "exp": expires,
+            "jti": uuid.uuid4().hex,
+        }
+        token = jwt.encode(claims, self.signing.private_key, ALGORITHM, headers=self._headers)
+        return token, dt.datetime.fromtimestamp(expires, dt.UTC)

@@ -1,0 +1,68 @@
+"""Password hashing: argon2id for every new hash; legacy bcrypt hashes verify once.
+
+Hashing is CPU work of tens of milliseconds, so it runs in a thread and never blocks the event
+loop. Unknown accounts are checked against a dummy hash, so answering "no such account" takes
+as long as answering "wrong password".
+"""
+
+import asyncio
+import functools
+
+import argon2
+import bcrypt
+
+# OWASP's recommended argon2id parameters (19 MiB, 2 passes, 1 lane).
+_HASHER = argon2.PasswordHasher(
+    time_cost=2, memory_cost=19 * 1024, parallelism=1, type=argon2.Type.ID
+)
+_BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+# The legacy system's bcrypt silently used only the first 72 bytes of a password.
+_BCRYPT_MAX_BYTES = 72
+
+
+def _hash(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def _verify(password: str, hashed: str) -> bool:
+    if hashed.startswith(_BCRYPT_PREFIXES):
+        try:
+            return bcrypt.checkpw(password.encode()[:_BCRYPT_MAX_BYTES], hashed.encode())
+        except ValueError:  # a malformed legacy hash matches nothing
+            return False
+    try:
+        return _HASHER.verify(hashed, password)
+    except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+        return False
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return _hash("not a password anyone has: it only makes a miss take as long as a hit")
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hash, password)
+
+
+async def verify_password(password: str, hashed: str | None) -> bool:
+    """Whether `password` matches; `hashed=None` (no such account) costs the same and fails."""
+    if hashed is None:
+        await asyncio.to_thread(_verify, password, _dummy_hash())
+        return False
+    return await asyncio.to_thread(_verify, password, hashed)
+
+
+def needs_rehash(hashed: str) -> bool:
+    """Legacy bcrypt, or argon2 with weaker parameters than today's."""
+    if hashed.startswith(_BCRYPT_PREFIXES):
+        return True
+    try:
+        return _HASHER.check_needs_rehash(hashed)
+    except argon2.exceptions.InvalidHashError:
+        return True
+
+
+def warm_up() -> None:
+    """Compute the dummy hash now, so the first unknown-email login is not slower."""
+    _dummy_hash()

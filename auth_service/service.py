@@ -1,0 +1,362 @@
+"""Accounts and sessions: registration, login, validation, revocation.
+
+Every function takes the request's session and flushes, never commits. Time comes from the
+caller (`now`), so tests drive expiry with a controlled clock. Every revocation notifies
+`session_revoked` in the same transaction, so other services learn of it exactly when it commits.
+"""
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Row, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from auth_service import passwords, throttle, tokens
+from auth_service.config import SessionLifetimes, Settings
+from auth_service.errors import (
+    AccountDisabled,
+    EmailTaken,
+    InvalidCredentials,
+    NotAuthenticated,
+    RecentLoginRequired,
+    SessionNotFound,
+)
+from auth_service.models import UserSession
+from shared.passport import REVOCATION_CHANNEL
+from shared.users import User
+
+Clock = Callable[[], dt.datetime]
+Transport = Literal["cookie", "bearer"]
+AuthMethod = Literal["password", "exchange"]
+_USER_AGENT_LIMIT = 512
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """A valid session and its user, as seen by this request."""
+
+    session_id: uuid.UUID
+    user_id: int
+    email: str
+    full_name: str
+    auth_method: AuthMethod
+    transport: Transport  # what the session was created for
+    presented_by: Transport  # how this request carried the token
+    created_at: dt.datetime
+    last_seen_at: dt.datetime
+    idle_expires_at: dt.datetime
+    absolute_expires_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    authenticated: Authenticated
+    token: tokens.Token
+
+
+# The hot path: one primary-key read joined to the user, then (at most hourly) one write.
+_SESSION_BY_ID = text(
+    """
+    SELECT s.secret_hash, s.user_id, s.auth_method, s.transport, s.created_at,
+           s.last_seen_at, s.absolute_expires_at, u.email, u.full_name
+    FROM user_sessions s JOIN users u ON u.id = s.user_id
+    WHERE s.id = :id AND s.revoked_at IS NULL AND u.is_active
+    """
+)
+# Conditional, so 20 parallel requests at the renewal boundary write once: the others wait
+# for the first one's row lock, re-check the condition on the new row and match nothing.
+_TOUCH = text(
+    "UPDATE user_sessions SET last_seen_at = :now WHERE id = :id AND last_seen_at < :stale"
+)
+_REVOKE_NOTIFY = """
+    WITH revoked AS (
+        UPDATE user_sessions SET revoked_at = :now
+        WHERE revoked_at IS NULL AND {condition}
+        RETURNING id
+    )
+    SELECT id, pg_notify('{channel}', id::text) FROM revoked
+"""
+
+
+async def create_user(
+    session: AsyncSession, *, email: str, password: str, full_name: str = ""
+) -> User:
+    hashed = await passwords.hash_password(password)
+    user: User | None = await session.scalar(
+        pg_insert(User)
+        .values(email=normalise_email(email), hashed_password=hashed, full_name=full_name)
+        # Either unique index (email, lower(email)) turns a duplicate into no row.
+        .on_conflict_do_nothing()
+        .returning(User)
+    )
+    if user is None:
+        raise EmailTaken()
+    return user
+
+
+async def get_user_by_email(session: AsyncSession, *, email: str) -> User | None:
+    return await session.scalar(
+        select(User).where(func.lower(User.email) == normalise_email(email))
+    )
+
+
+async def login(
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    ip: str | None,
+    user_agent: str | None,
+    transport: Transport,
+    now: dt.datetime,
+    settings: Settings,
+) -> NewSession:
+    """Check the password (after the throttle) and open a new session."""
+    email = normalise_email(email)
+    await throttle.check(session, email=email, ip=ip, now=now, settings=settings)
+    user = await get_user_by_email(session, email=email)
+    ok = await passwords.verify_password(password, user.hashed_password if user else None)
+    if user is None or not ok:
+        engine = session.bind
+        assert isinstance(engine, AsyncEngine)
+        await throttle.record_failure(engine, email=email, ip=ip, now=now)
+        raise InvalidCredentials()
+    if not user.is_active:
+        raise AccountDisabled()
+    if passwords.needs_rehash(user.hashed_password):
+        # Legacy bcrypt (or weaker argon2) is replaced while the plain password is at hand.
+        user.hashed_password = await passwords.hash_password(password)
+        user.updated_at = now
+    await throttle.forget_account(session, email=email)
+    return await _open_session(
+        session,
+        user=user,
+        auth_method="password",
+        transport=transport,
+        absolute_expires_at=now + settings.session_absolute_timeout,
+        ip=ip,
+        user_agent=user_agent,
+        now=now,
+        settings=settings,
+    )
+
+
+async def _open_session(
+    session: AsyncSession,
+    *,
+    user: User,
+    auth_method: AuthMethod,
+    transport: Transport,
+    absolute_expires_at: dt.datetime,
+    ip: str | None,
+    user_agent: str | None,
+    now: dt.datetime,
+    settings: SessionLifetimes,
+) -> NewSession:
+    token = tokens.new_token()
+    await session.execute(
+        insert(UserSession).values(
+            id=token.session_id,
+            user_id=user.id,
+            secret_hash=tokens.secret_hash(token.secret),
+            auth_method=auth_method,
+            transport=transport,
+            created_at=now,
+            last_seen_at=now,
+            absolute_expires_at=absolute_expires_at,
+            user_agent=(user_agent or "")[:_USER_AGENT_LIMIT] or None,
+            ip=ip,
+        )
+    )
+    authenticated = Authenticated(
+        session_id=token.session_id,
+        user_id=user.id,
+        email=user.email,
+        full_name=user.full_name,
+        auth_method=auth_method,
+        transport=transport,
+        presented_by=transport,
+        created_at=now,
+        last_seen_at=now,
+        idle_expires_at=min(now + settings.session_idle_timeout, absolute_expires_at),
+        absolute_expires_at=absolute_expires_at,
+    )
+    return NewSession(authenticated=authenticated, token=token)
+
+
+async def authenticate(
+    session: AsyncSession,
+    *,
+    token: str | None,
+    presented_by: Transport,
+    now: dt.datetime,
+    settings: SessionLifetimes,
+) -> Authenticated:
+    """The valid session behind `token`, or NotAuthenticated; a read, plus an hourly write."""
+    parsed = tokens.parse(token) if token else None
+    if parsed is None:
+        raise NotAuthenticated()
+    row = (await session.execute(_SESSION_BY_ID, {"id": parsed.session_id})).one_or_none()
+    if row is None or not tokens.matches(parsed.secret, row.secret_hash):
+        raise NotAuthenticated()
+    idle_expires_at = row.last_seen_at + settings.session_idle_timeout
+    if now >= idle_expires_at or now >= row.absolute_expires_at:
+        raise NotAuthenticated("The session has expired: log in again.")
+    last_seen_at = row.last_seen_at
+    if now - last_seen_at >= settings.last_seen_interval:
+        await session.execute(
+            _TOUCH,
+            {"id": parsed.session_id, "now": now, "stale": now - settings.last_seen_interval},
+        )
+        last_seen_at = now
+    return _authenticated(parsed.session_id, row, presented_by, last_seen_at, settings)
+
+
+def _authenticated(
+    session_id: uuid.UUID,
+    row: Row[tuple[object, ...]],
+    presented_by: Transport,
+    last_seen_at: dt.datetime,
+    settings: SessionLifetimes,
+) -> Authenticated:
+    absolute: dt.datetime = row.absolute_expires_at
+    return Authenticated(
+        session_id=session_id,
+        user_id=row.user_id,
+        email=row.email,
+        full_name=row.full_name,
+        auth_method=row.auth_method,
+        transport=row.transport,
+        presented_by=presented_by,
+        created_at=row.created_at,
+        last_seen_at=last_seen_at,
+        idle_expires_at=min(last_seen_at + settings.session_idle_timeout, absolute),
+        absolute_expires_at=absolute,
+    )
+
+
+async def _revoke(
+    session: AsyncSession, *, condition: str, params: dict[str, object], now: dt.datetime
+) -> list[uuid.UUID]:
+    statement = text(_REVOKE_NOTIFY.format(condition=condition, channel=REVOCATION_CHANNEL))
+    rows = await session.execute(statement, {**params, "now": now})
+    return [row.id for row in rows]
+
+
+async def logout(session: AsyncSession, *, token: str | None, now: dt.datetime) -> None:
+    """Revoke the session behind `token` if the token is genuine; nothing otherwise."""
+    parsed = tokens.parse(token) if token else None
+    if parsed is None:
+        return
+    stored = await session.scalar(
+        select(UserSession.secret_hash).where(UserSession.id == parsed.session_id)
+    )
+    if stored is not None and tokens.matches(parsed.secret, stored):
+        await _revoke(session, condition="id = :id", params={"id": parsed.session_id}, now=now)
+
+
+async def exchange(
+    session: AsyncSession,
+    *,
+    current: Authenticated,
+    ip: str | None,
+    user_agent: str | None,
+    now: dt.datetime,
+    settings: Settings,
+) -> NewSession:
+    """Turn the presented (bearer) session into a cookie session and revoke the old one.
+
+    The new session keeps the old absolute expiry: exchanging must not extend a login.
+    """
+    await _revoke(session, condition="id = :id", params={"id": current.session_id}, now=now)
+    user = await session.get_one(User, current.user_id)
+    return await _open_session(
+        session,
+        user=user,
+        auth_method="exchange",
+        transport="cookie",
+        absolute_expires_at=current.absolute_expires_at,
+        ip=ip,
+        user_agent=user_agent,
+        now=now,
+        settings=settings,
+    )
+
+
+async def list_sessions(
+    session: AsyncSession, *, user_id: int, now: dt.datetime, settings: SessionLifetimes
+) -> Sequence[UserSession]:
+    """The user's live sessions, most recently used first."""
+    result = await session.scalars(
+        select(UserSession)
+        .where(
+            UserSession.user_id == user_id,
+            UserSession.revoked_at.is_(None),
+            UserSession.absolute_expires_at > now,
+            UserSession.last_seen_at > now - settings.session_idle_timeout,
+        )
+        .order_by(UserSession.last_seen_at.desc(), UserSession.created_at.desc())
+    )
+    return result.all()
+
+
+def _require_recent_login(current: Authenticated, *, now: dt.datetime, settings: Settings) -> None:
+    if current.auth_method != "password" or now - current.created_at > settings.recent_login:
+        raise RecentLoginRequired()
+
+
+async def revoke_session(
+    session: AsyncSession,
+    *,
+    current: Authenticated,
+    session_id: uuid.UUID,
+    now: dt.datetime,
+    settings: Settings,
+) -> None:
+    """Revoke one of the user's sessions; another user's (or an unknown) id is a 404."""
+    _require_recent_login(current, now=now, settings=settings)
+    revoked = await _revoke(
+        session,
+        condition="id = :id AND user_id = :user_id",
+        params={"id": session_id, "user_id": current.user_id},
+        now=now,
+    )
+    if not revoked:
+        raise SessionNotFound()
+
+
+async def revoke_other_sessions(
+    session: AsyncSession, *, current: Authenticated, now: dt.datetime, settings: Settings
+) -> int:
+    """Log out everywhere else; returns how many sessions were revoked."""
+    _require_recent_login(current, now=now, settings=settings)
+    revoked = await _revoke(
+        session,
+        condition="user_id = :user_id AND id <> :id",
+        params={"user_id": current.user_id, "id": current.session_id},
+        now=now,
+    )
+    return len(revoked)
+
+
+async def disable_user(session: AsyncSession, *, user_id: int, now: dt.datetime) -> int:
+    """Disable an account and revoke every session it has; returns how many were revoked."""
+    await session.execute(
+        update(User).where(User.id == user_id).values(is_active=False, updated_at=now)
+    )
+    revoked = await _revoke(
+        session, condition="user_id = :user_id", params={"user_id": user_id}, now=now
+    )
+    return len(revoked)
