@@ -1,5 +1,147 @@
 """job_service's HTTP routes: parse, call the service layer, render a schema."""
 
-from fastapi import APIRouter
+import hmac
+import json
+import uuid
+from typing import Annotated
 
-router = APIRouter(prefix="/v1")
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import StreamingResponse
+
+from job_service import service, streams
+from job_service.config import Settings
+from job_service.errors import InvalidServiceToken
+from job_service.schemas import JobCreate, JobList, JobRead, StatusFilter
+from shared.db import SessionDep
+from shared.passport import CurrentPassport, bearer_token
+
+router = APIRouter(prefix="/v1", tags=["jobs"])
+internal_router = APIRouter(prefix="/internal/v1", tags=["internal"])
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@router.get("/jobs")
+async def list_jobs(
+    session: SessionDep, passport: CurrentPassport, status: StatusFilter | None = None
+) -> JobList:
+    """My jobs, newest first (at most 100); `status=active` for those not finished."""
+    jobs = await service.list_jobs(session, user_id=passport.user_id, status=status)
+    return JobList(items=[JobRead.of(job) for job in jobs])
+
+
+@router.get("/jobs/{job_id}")
+async def get_job(job_id: uuid.UUID, session: SessionDep, passport: CurrentPassport) -> JobRead:
+    """One of my jobs, with its progress, result or error."""
+    job = await service.get_job_or_raise(session, job_id=job_id, user_id=passport.user_id)
+    return JobRead.of(job)
+
+
+@router.get("/jobs/{job_id}/status", responses={304: {"description": "Not modified"}})
+async def get_job_status(
+    job_id: uuid.UUID,
+    session: SessionDep,
+    passport: CurrentPassport,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """A job's status for polling: a tiny body, `ETag` from its version, 304 if unchanged."""
+    row = await service.get_status_or_raise(session, job_id=job_id, user_id=passport.user_id)
+    etag = f'"{row.version}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if if_none_match and etag in {
+        tag.strip().removeprefix("W/") for tag in if_none_match.split(",")
+    }:
+        return Response(status_code=304, headers=headers)
+    body = json.dumps(
+        {
+            "id": str(row.id),
+            "status": row.status,
+            "progress": row.progress,
+            "message": row.message,
+            "version": row.version,
+        }
+    )
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.post("/jobs/{job_id}/cancel", responses={202: {"description": "Abort requested"}})
+async def cancel_job(
+    job_id: uuid.UUID, session: SessionDep, passport: CurrentPassport, response: Response
+) -> JobRead:
+    """Cancel my job: a waiting job is cancelled at once (200), a running one is asked to
+    stop (202, `cancelling`, then `cancelled`); a finished one is a 409."""
+    job = await service.cancel_job(session, job_id=job_id, user_id=passport.user_id)
+    response.status_code = 202 if job.status == "cancelling" else 200
+    return JobRead.of(job)
+
+
+@router.post("/jobs/{job_id}/retry", status_code=202)
+async def retry_job(job_id: uuid.UUID, session: SessionDep, passport: CurrentPassport) -> JobRead:
+    """Run my failed or cancelled job again (409 otherwise)."""
+    job = await service.retry_job(session, job_id=job_id, user_id=passport.user_id)
+    return JobRead.of(job)
+
+
+@router.get("/jobs/{job_id}/events", response_class=StreamingResponse)
+async def job_events(
+    job_id: uuid.UUID,
+    request: Request,
+    passport: CurrentPassport,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-Sent Events of my job: its state, then each change (`id` = version); ends
+    after a terminal state; `Last-Event-ID` resumes."""
+    settings: Settings = request.app.state.settings
+    events = await streams.open_job_stream(
+        request.app.state.hub,
+        request.app.state.sessionmaker,
+        job_id=job_id,
+        user_id=passport.user_id,
+        last_event_id=last_event_id,
+        heartbeat=settings.sse_heartbeat_seconds,
+    )
+    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+@router.get("/events", response_class=StreamingResponse)
+async def user_events(
+    request: Request,
+    passport: CurrentPassport,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-Sent Events of everything of mine: my active jobs, then each change of my jobs
+    and of my demo and platforms; `Last-Event-ID` resumes."""
+    settings: Settings = request.app.state.settings
+    events = await streams.open_user_stream(
+        request.app.state.hub,
+        request.app.state.sessionmaker,
+        user_id=passport.user_id,
+        last_event_id=last_event_id,
+        heartbeat=settings.sse_heartbeat_seconds,
+        slack_seconds=settings.sse_resume_slack_seconds,
+    )
+    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+def require_service_token(request: Request) -> None:
+    """An internal caller: `Authorization: Bearer <one of JOBS_INTERNAL_TOKENS>`."""
+    settings: Settings = request.app.state.settings
+    token = (bearer_token(request) or "").encode()
+    # Compare with every token, in constant time, so timing tells nothing about any of them.
+    matches = [hmac.compare_digest(token, known.encode()) for known in settings.internal_token_list]
+    if not token or not any(matches):
+        raise InvalidServiceToken(headers={"WWW-Authenticate": "Bearer"})
+
+
+@internal_router.post("/jobs", status_code=202, dependencies=[Depends(require_service_token)])
+async def enqueue_job(body: JobCreate, session: SessionDep) -> JobRead:
+    """Enqueue a job of a registered kind for a user (service token; a repeated
+    idempotency key returns the first job)."""
+    job = await service.enqueue(
+        session,
+        kind=body.kind,
+        user_id=body.user_id,
+        args=body.args,
+        idempotency_key=body.idempotency_key,
+    )
+    return JobRead.of(job)

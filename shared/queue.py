@@ -39,11 +39,16 @@ async def _autocommit(connection: AsyncConnection) -> None:
 
 @asynccontextmanager
 async def opened(database_url: str, *, max_size: int = 10) -> AsyncIterator[procrastinate.App]:
-    """Open the shared app on its own pool for the duration of the block."""
+    """Open the shared app on its own pool for the duration of the block.
+
+    A fresh connector each time: Procrastinate's connector keeps a pool it was given even
+    after closing, so reusing it would hand the next block a closed pool.
+    """
     pool = create_pool(database_url, max_size=max_size)
     await pool.open(wait=False)
     try:
-        async with app.open_async(pool=pool):
-            yield app
+        with app.replace_connector(procrastinate.PsycopgConnector()):
+            async with app.open_async(pool=pool):
+                yield app
     finally:
         await pool.close()

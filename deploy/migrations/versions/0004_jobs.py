@@ -1,4 +1,10 @@
-"""Expand: Procrastinate's queue (from the pinned package) and `background_jobs`.
+"""Expand: Procrastinate's queue (from the pinned package), `background_jobs` and its triggers.
+
+The database keeps `background_jobs.status` itself: a trigger on `procrastinate_events` mirrors
+every queue event (a worker's start and finish, a cancellation, a stalled job's retry, which no
+worker sees) onto the row. A second trigger on `background_jobs` bumps `version` whenever what a
+user sees changes (status, progress) and sends `NOTIFY job_events` with a small payload, so every
+path that changes a job notifies exactly once per change, in the transaction of the change.
 
 Procrastinate's SQL is read from the installed package at migration time, never copied into
 this tree; a later Procrastinate upgrade is one more revision applying that release's
@@ -15,6 +21,88 @@ revision = "0004_jobs"
 down_revision = "0003_sessions"
 branch_labels = None
 depends_on = None
+
+
+JOB_TRIGGERS = """
+-- A user-visible change (status, progress) bumps the version and is announced, once, when
+-- the transaction commits. Writes of the result or the error alone do not: the status change
+-- that follows them in the same job's life carries them.
+CREATE FUNCTION pgstack_background_job_changed() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF (NEW.status, NEW.progress_percent, NEW.progress_message)
+                IS NOT DISTINCT FROM (OLD.status, OLD.progress_percent, OLD.progress_message) THEN
+            RETURN NEW;
+        END IF;
+        NEW.version := OLD.version + 1;
+        NEW.updated_at := now();
+    END IF;
+    PERFORM pg_notify('job_events', json_build_object(
+        'type', 'job',
+        'id', NEW.id,
+        'user_id', NEW.user_id,
+        'kind', NEW.kind,
+        'status', NEW.status,
+        'progress', NEW.progress_percent,
+        'message', left(NEW.progress_message, 200),
+        'version', NEW.version,
+        'updated_at', floor(extract(epoch FROM NEW.updated_at) * 1000)::bigint
+    )::text);
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER pgstack_background_job_changed
+    BEFORE INSERT OR UPDATE ON background_jobs
+    FOR EACH ROW EXECUTE FUNCTION pgstack_background_job_changed();
+
+-- Procrastinate's queue events, mirrored onto the job's row. Each transition is conditional
+-- (`WHERE status IN (<allowed>)`), so a late or repeated event never moves a job backwards.
+-- Jobs without a row (periodic tasks) match nothing.
+CREATE FUNCTION pgstack_mirror_job_event() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    CASE NEW.type
+    WHEN 'started' THEN
+        UPDATE background_jobs
+        SET status = 'running', attempts = attempts + 1, started_at = NEW.at,
+            finished_at = NULL, progress_percent = 0, progress_message = NULL
+        WHERE procrastinate_job_id = NEW.job_id AND status = 'queued';
+    WHEN 'deferred_for_retry', 'retried' THEN
+        UPDATE background_jobs SET status = 'queued'
+        WHERE procrastinate_job_id = NEW.job_id AND status IN ('running', 'failed');
+    WHEN 'succeeded' THEN
+        UPDATE background_jobs
+        SET status = 'succeeded', progress_percent = 100, finished_at = NEW.at,
+            error_type = NULL, error_message = NULL
+        WHERE procrastinate_job_id = NEW.job_id AND status IN ('running', 'cancelling');
+    WHEN 'failed', 'aborted' THEN
+        -- A job the user asked to cancel ends cancelled, whatever interrupted it; an abort
+        -- nobody asked for (a worker shut down past its grace period) is a failure.
+        UPDATE background_jobs
+        SET status = CASE status WHEN 'cancelling' THEN 'cancelled' ELSE 'failed' END,
+            finished_at = NEW.at
+        WHERE procrastinate_job_id = NEW.job_id AND status IN ('running', 'cancelling');
+    WHEN 'cancelled' THEN
+        UPDATE background_jobs SET status = 'cancelled', finished_at = NEW.at
+        WHERE procrastinate_job_id = NEW.job_id AND status = 'queued';
+    WHEN 'abort_requested' THEN
+        UPDATE background_jobs SET status = 'cancelling'
+        WHERE procrastinate_job_id = NEW.job_id AND status = 'running';
+    ELSE
+        NULL;  -- an event type added by a later Procrastinate: nothing to mirror yet
+    END CASE;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER pgstack_mirror_job_event
+    AFTER INSERT ON procrastinate_events
+    FOR EACH ROW
+    WHEN (NEW.type NOT IN ('deferred', 'scheduled'))
+    EXECUTE FUNCTION pgstack_mirror_job_event();
+"""
 
 
 def upgrade() -> None:
@@ -51,12 +139,16 @@ def upgrade() -> None:
             WHERE status IN ('queued', 'running', 'cancelling');
         """
     )
+    op.execute(JOB_TRIGGERS)
 
 
 def downgrade() -> None:
     op.execute(
         """
         DROP TABLE background_jobs;
+        DROP FUNCTION pgstack_background_job_changed();
+        DROP TRIGGER pgstack_mirror_job_event ON procrastinate_events;
+        DROP FUNCTION pgstack_mirror_job_event();
         DROP TABLE procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs,
             procrastinate_workers CASCADE;
         DO $$

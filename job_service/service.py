@@ -1,0 +1,126 @@
+"""Jobs as their owners see them: read, list, cancel, retry; and enqueue for internal callers.
+
+Status is never written here: cancelling and retrying act on Procrastinate's queue in the
+request's transaction, and the database's triggers move `background_jobs` (migration 0004).
+"""
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Row, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from job_service.errors import JobFinished, JobNotFound, JobNotRetryable
+from shared import jobs, queue
+from shared.jobs import ACTIVE_STATUSES, BackgroundJob
+
+LIST_LIMIT = 100
+
+
+async def get_job_or_raise(
+    session: AsyncSession, *, job_id: uuid.UUID, user_id: int
+) -> BackgroundJob:
+    """The user's job; someone else's job is as absent as a missing one."""
+    job = await session.scalar(
+        select(BackgroundJob)
+        .where(BackgroundJob.id == job_id, BackgroundJob.user_id == user_id)
+        .execution_options(populate_existing=True)
+    )
+    if job is None:
+        raise JobNotFound()
+    return job
+
+
+async def get_status_or_raise(
+    session: AsyncSession, *, job_id: uuid.UUID, user_id: int
+) -> Row[Any]:
+    """The few columns a poller needs: one indexed read."""
+    row = (
+        await session.execute(
+            text(
+                "SELECT id, status, progress_percent AS progress, progress_message AS message,"
+                " version FROM background_jobs WHERE id = :id AND user_id = :user_id"
+            ),
+            {"id": job_id, "user_id": user_id},
+        )
+    ).one_or_none()
+    if row is None:
+        raise JobNotFound()
+    return row
+
+
+async def list_jobs(
+    session: AsyncSession, *, user_id: int, status: str | None = None, limit: int = LIST_LIMIT
+) -> list[BackgroundJob]:
+    """The user's jobs, newest first; `status` "active" means queued, running or cancelling."""
+    query = select(BackgroundJob).where(BackgroundJob.user_id == user_id)
+    if status == "active":
+        query = query.where(BackgroundJob.status.in_(ACTIVE_STATUSES))
+    elif status is not None:
+        query = query.where(BackgroundJob.status == status)
+    result = await session.scalars(
+        query.order_by(BackgroundJob.created_at.desc(), BackgroundJob.id).limit(limit)
+    )
+    return list(result)
+
+
+async def cancel_job(session: AsyncSession, *, job_id: uuid.UUID, user_id: int) -> BackgroundJob:
+    """Cancel a waiting job at once; ask a running one to abort (it becomes `cancelling`).
+
+    Cancelling a job that is already cancelled or cancelling changes nothing.
+    """
+    job = await get_job_or_raise(session, job_id=job_id, user_id=user_id)
+    if job.status in ("cancelled", "cancelling"):
+        return job
+    if job.status in ("succeeded", "failed") or job.procrastinate_job_id is None:
+        raise JobFinished()
+    # Locks the queue row, then (by trigger) the job row: the order a worker uses too.
+    await queue.app.job_manager.cancel_job_by_id_async(
+        job.procrastinate_job_id,
+        abort=True,
+        connection=await jobs.psycopg_connection(session),
+    )
+    job = await get_job_or_raise(session, job_id=job_id, user_id=user_id)
+    if job.status not in ("cancelled", "cancelling"):
+        raise JobFinished()  # it finished between our read and the cancellation
+    return job
+
+
+async def retry_job(session: AsyncSession, *, job_id: uuid.UUID, user_id: int) -> BackgroundJob:
+    """Run a failed or cancelled job again: a new queue job behind the same row."""
+    job = await get_job_or_raise(session, job_id=job_id, user_id=user_id)
+    if job.status not in ("failed", "cancelled"):
+        raise JobNotRetryable()
+    procrastinate_id = await jobs.defer(session, jobs.deferrer_for(job.kind), job.args)
+    retried = await session.scalar(
+        update(BackgroundJob)
+        .where(BackgroundJob.id == job.id, BackgroundJob.status.in_(("failed", "cancelled")))
+        .values(
+            procrastinate_job_id=procrastinate_id,
+            status="queued",
+            progress_percent=0,
+            progress_message=None,
+            result=None,
+            error_type=None,
+            error_message=None,
+            started_at=None,
+            finished_at=None,
+        )
+        .returning(BackgroundJob)
+        .execution_options(populate_existing=True)
+    )
+    if retried is None:
+        raise JobNotRetryable()  # a concurrent retry won; ours rolls back with the request
+    return retried
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    kind: str,
+    user_id: int | None,
+    args: dict[str, Any],
+    idempotency_key: str | None,
+) -> BackgroundJob:
+    """Enqueue for an internal caller: only kinds registered in this process."""
+    return await jobs.enqueue(session, kind, user_id, args, idempotency_key)

@@ -1,0 +1,326 @@
+"""Server-Sent Events: a job's changes, and everything that changes for a user.
+
+One `Hub` per process subscribes once to the process's one LISTEN connection (`job_events`)
+and routes each notification to the streams of its user, so 500 open streams cost one
+database connection and one JSON parse per notification.
+
+A stream subscribes first, then reads the current state, then forwards changes: nothing is
+lost between the read and the subscription. Events carry `id:` so `Last-Event-ID` resumes:
+
+- `GET /v1/jobs/{id}/events`: the id is the job's version. A resumed stream sends the current
+  state only if its version is higher, then the changes after it. It ends after a terminal state.
+- `GET /v1/events`: the id is a cursor `<T>~<job>.<version>,...`: T (epoch ms) the latest
+  `updated_at` sent, then the versions sent of the jobs updated in the `slack` before T. A
+  resumed stream re-reads the user's active jobs and those updated since T - slack and sends
+  each whose version is higher than the cursor's (absent: 0). A change committed after the
+  disconnect has `updated_at` (its transaction's start) after T - slack unless its transaction
+  ran longer than the slack (default 10 s, far longer than any transaction writing jobs), so
+  nothing is missed and nothing is sent twice. Announcements of other services (`demo`,
+  `platform`) are live only: they carry the cursor unchanged and are not replayed.
+
+When the LISTEN connection comes back after a database restart, every stream re-reads as a
+resumed stream does.
+"""
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from job_service.errors import JobNotFound
+from job_service.schemas import JobRead
+from shared.events import CHANNEL
+from shared.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, BackgroundJob
+from shared.listener import Listener
+
+logger = logging.getLogger(__name__)
+
+# Put in a stream's queue when it may have missed notifications: re-read the state.
+RESYNC: dict[str, Any] = {"type": "resync"}
+QUEUE_LIMIT = 1000
+
+
+class Hub:
+    """Routes `job_events` notifications from the one Listener to the streams of each user."""
+
+    def __init__(self, listener: Listener) -> None:
+        self._queues: dict[int, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._unsubscribe = [
+            listener.subscribe(CHANNEL, self._notified),
+            listener.on_reconnect(self._reconnected),
+        ]
+
+    def close(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+
+    @property
+    def stream_count(self) -> int:
+        return sum(len(queues) for queues in self._queues.values())
+
+    @contextlib.contextmanager
+    def subscribe(self, user_id: int) -> Iterator[asyncio.Queue[dict[str, Any]]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
+        self._queues[user_id].add(queue)
+        try:
+            yield queue
+        finally:
+            self._queues[user_id].discard(queue)
+            if not self._queues[user_id]:
+                del self._queues[user_id]
+
+    def _notified(self, payload: str) -> None:
+        event = json.loads(payload)
+        for queue in self._queues.get(event.get("user_id"), ()):
+            _put(queue, event)
+
+    def _reconnected(self) -> None:
+        for queues in self._queues.values():
+            for queue in queues:
+                _put(queue, RESYNC)
+
+
+def _put(queue: asyncio.Queue[dict[str, Any]], event: dict[str, Any]) -> None:
+    if queue.full():
+        # A client this far behind gets the current state instead of every change.
+        while not queue.empty():
+            queue.get_nowait()
+        event = RESYNC
+    queue.put_nowait(event)
+
+
+def sse(data: str, *, event: str, id: str | int | None = None) -> str:
+    lines = [f"event: {event}"]
+    if id is not None:
+        lines.append(f"id: {id}")
+    lines.append(f"data: {data}")
+    return "\n".join(lines) + "\n\n"
+
+
+def _job_json(job: BackgroundJob) -> str:
+    return JobRead.of(job).model_dump_json()
+
+
+def _change_json(event: dict[str, Any]) -> str:
+    """A notification as a client sees it (the user id and channel bookkeeping removed)."""
+    return json.dumps({k: v for k, v in event.items() if k not in ("user_id", "type")})
+
+
+async def _next(queue: asyncio.Queue[dict[str, Any]], heartbeat: float) -> dict[str, Any] | None:
+    """The next event, or None when `heartbeat` seconds pass without one."""
+    try:
+        return await asyncio.wait_for(queue.get(), heartbeat)
+    except TimeoutError:
+        return None
+
+
+async def open_job_stream(
+    hub: Hub,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    job_id: uuid.UUID,
+    user_id: int,
+    last_event_id: str | None,
+    heartbeat: float,
+) -> AsyncIterator[str]:
+    """The events of one job; raises JobNotFound before streaming anything."""
+    subscription = hub.subscribe(user_id)
+    queue = subscription.__enter__()
+    try:
+        job = await _read_job(sessionmaker, job_id, user_id)
+    except BaseException:
+        subscription.__exit__(None, None, None)
+        raise
+    sent = _int_or_zero(last_event_id)
+    return _job_events(subscription, queue, sessionmaker, job, user_id, sent, heartbeat)
+
+
+async def _job_events(
+    subscription: contextlib.AbstractContextManager[Any],
+    queue: asyncio.Queue[dict[str, Any]],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    job: BackgroundJob,
+    user_id: int,
+    sent: int,
+    heartbeat: float,
+) -> AsyncIterator[str]:
+    job_id = str(job.id)
+    with subscription:
+        if job.version > sent:
+            yield sse(_job_json(job), event="job", id=job.version)
+            sent = job.version
+        if job.status in TERMINAL_STATUSES:
+            return
+        while True:
+            event = await _next(queue, heartbeat)
+            if event is None:
+                yield ": keep-alive\n\n"
+                continue
+            if event is not RESYNC and (
+                event.get("type") != "job" or event["id"] != job_id or event["version"] <= sent
+            ):
+                continue
+            if event is RESYNC or event["status"] in TERMINAL_STATUSES:
+                # The full row: the result or error comes with the terminal state.
+                job = await _read_job(sessionmaker, job.id, user_id)
+                if job.version > sent:
+                    yield sse(_job_json(job), event="job", id=job.version)
+                    sent = job.version
+                if job.status in TERMINAL_STATUSES:
+                    return
+                continue
+            yield sse(_change_json(event), event="job", id=event["version"])
+            sent = event["version"]
+
+
+async def _read_job(
+    sessionmaker: async_sessionmaker[AsyncSession], job_id: uuid.UUID, user_id: int
+) -> BackgroundJob:
+    async with sessionmaker() as session:
+        job = await session.scalar(
+            select(BackgroundJob).where(
+                BackgroundJob.id == job_id, BackgroundJob.user_id == user_id
+            )
+        )
+    if job is None:
+        raise JobNotFound()
+    return job
+
+
+def _int_or_zero(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
+
+
+class Cursor:
+    """What a `/v1/events` client has seen: the latest `updated_at` (epoch ms) and the
+    versions of the jobs updated within `slack` before it."""
+
+    def __init__(self, slack_ms: int, at: int = 0, versions: dict[str, int] | None = None):
+        self.slack_ms = slack_ms
+        self.at = at
+        # job id -> (version, updated_at ms)
+        self.seen: dict[str, tuple[int, int]] = {
+            job: (version, at) for job, version in (versions or {}).items()
+        }
+
+    @classmethod
+    def parse(cls, value: str | None, slack_ms: int) -> "Cursor | None":
+        if not value:
+            return None
+        try:
+            at_text, _, pairs = value.partition("~")
+            versions = {}
+            for pair in filter(None, pairs.split(",")):
+                job, _, version = pair.partition(".")
+                versions[str(uuid.UUID(hex=job))] = int(version)
+            return cls(slack_ms, int(at_text), versions)
+        except ValueError:
+            return None  # an id we did not write: start afresh
+
+    def is_new(self, job_id: str, version: int) -> bool:
+        seen = self.seen.get(job_id)
+        return seen is None or version > seen[0]
+
+    def add(self, job_id: str, version: int, updated_at: int) -> None:
+        self.seen[job_id] = (version, updated_at)
+        self.at = max(self.at, updated_at)
+        horizon = self.at - self.slack_ms
+        if len(self.seen) > 64:
+            self.seen = {j: s for j, s in self.seen.items() if s[1] >= horizon}
+
+    def __str__(self) -> str:
+        horizon = self.at - self.slack_ms
+        recent = ",".join(
+            f"{uuid.UUID(job).hex}.{version}"
+            for job, (version, updated_at) in self.seen.items()
+            if updated_at >= horizon
+        )
+        return f"{self.at}~{recent}"
+
+
+async def open_user_stream(
+    hub: Hub,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    user_id: int,
+    last_event_id: str | None,
+    heartbeat: float,
+    slack_seconds: float,
+) -> AsyncIterator[str]:
+    """Every change of the user's jobs, and the announcements of other services."""
+    subscription = hub.subscribe(user_id)
+    queue = subscription.__enter__()
+    slack_ms = int(slack_seconds * 1000)
+    cursor = Cursor.parse(last_event_id, slack_ms)
+    resumed = cursor is not None
+    return _user_events(
+        subscription, queue, sessionmaker, user_id, cursor or Cursor(slack_ms), resumed, heartbeat
+    )
+
+
+async def _user_events(
+    subscription: contextlib.AbstractContextManager[Any],
+    queue: asyncio.Queue[dict[str, Any]],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    user_id: int,
+    cursor: Cursor,
+    resumed: bool,
+    heartbeat: float,
+) -> AsyncIterator[str]:
+    with subscription:
+        for job in await _changed_jobs(sessionmaker, user_id, cursor if resumed else None):
+            yield _user_job_event(cursor, job)
+        while True:
+            event = await _next(queue, heartbeat)
+            if event is None:
+                yield ": keep-alive\n\n"
+            elif event is RESYNC:
+                for job in await _changed_jobs(sessionmaker, user_id, cursor):
+                    yield _user_job_event(cursor, job)
+            elif event.get("type") == "job":
+                if cursor.is_new(event["id"], event["version"]):
+                    cursor.add(event["id"], event["version"], event["updated_at"])
+                    yield sse(_change_json(event), event="job", id=str(cursor))
+            else:
+                yield sse(_change_json(event), event=str(event.get("type")), id=str(cursor))
+
+
+def _user_job_event(cursor: Cursor, job: BackgroundJob) -> str:
+    cursor.add(str(job.id), job.version, int(job.updated_at.timestamp() * 1000))
+    return sse(_job_json(job), event="job", id=str(cursor))
+
+
+async def _changed_jobs(
+    sessionmaker: async_sessionmaker[AsyncSession], user_id: int, cursor: Cursor | None
+) -> list[BackgroundJob]:
+    """The user's active jobs, and those changed since the cursor's horizon that it has not
+    seen at their current version, oldest change first."""
+    condition: ColumnElement[bool] = BackgroundJob.status.in_(ACTIVE_STATUSES)
+    if cursor is not None:
+        since = (cursor.at - cursor.slack_ms) / 1000
+        condition = or_(condition, BackgroundJob.updated_at >= _timestamp(since))
+    async with sessionmaker() as session:
+        result = await session.scalars(
+            select(BackgroundJob)
+            .where(BackgroundJob.user_id == user_id, condition)
+            .order_by(BackgroundJob.updated_at, BackgroundJob.id)
+        )
+        jobs = list(result)
+    if cursor is None:
+        return jobs
+    return [job for job in jobs if cursor.is_new(str(job.id), job.version)]
+
+
+def _timestamp(epoch_seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch_seconds, tz=dt.UTC)
