@@ -18,6 +18,7 @@ import job_test_tasks
 import jwt
 import psycopg
 import pytest
+import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from psycopg.rows import dict_row
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -222,3 +223,18 @@ async def listening(db_url: str) -> AsyncIterator[Notifications]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+@asynccontextmanager
+async def http_server(app: Any) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on a free local port (real HTTP: SSE streams); its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: server.started, within=10, every=0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
