@@ -23,13 +23,12 @@ resumed stream does.
 """
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
@@ -66,15 +65,17 @@ class Hub:
     def stream_count(self) -> int:
         return sum(len(queues) for queues in self._queues.values())
 
-    @contextlib.contextmanager
-    def subscribe(self, user_id: int) -> Iterator[asyncio.Queue[dict[str, Any]]]:
+    def subscribe(self, user_id: int) -> "Subscription":
+        """Start queueing the user's notifications; `close()` the subscription when done."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
         self._queues[user_id].add(queue)
-        try:
-            yield queue
-        finally:
-            self._queues[user_id].discard(queue)
-            if not self._queues[user_id]:
+        return Subscription(queue, lambda: self._unsubscribe_queue(user_id, queue))
+
+    def _unsubscribe_queue(self, user_id: int, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        queues = self._queues.get(user_id)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
                 del self._queues[user_id]
 
     def _notified(self, payload: str) -> None:
@@ -86,6 +87,12 @@ class Hub:
         for queues in self._queues.values():
             for queue in queues:
                 _put(queue, RESYNC)
+
+
+class Subscription:
+    def __init__(self, queue: asyncio.Queue[dict[str, Any]], close: Callable[[], None]) -> None:
+        self.queue = queue
+        self.close = close
 
 
 def _put(queue: asyncio.Queue[dict[str, Any]], event: dict[str, Any]) -> None:
@@ -133,19 +140,17 @@ async def open_job_stream(
 ) -> AsyncIterator[str]:
     """The events of one job; raises JobNotFound before streaming anything."""
     subscription = hub.subscribe(user_id)
-    queue = subscription.__enter__()
     try:
         job = await _read_job(sessionmaker, job_id, user_id)
     except BaseException:
-        subscription.__exit__(None, None, None)
+        subscription.close()
         raise
     sent = _int_or_zero(last_event_id)
-    return _job_events(subscription, queue, sessionmaker, job, user_id, sent, heartbeat)
+    return _job_events(subscription, sessionmaker, job, user_id, sent, heartbeat)
 
 
 async def _job_events(
-    subscription: contextlib.AbstractContextManager[Any],
-    queue: asyncio.Queue[dict[str, Any]],
+    subscription: Subscription,
     sessionmaker: async_sessionmaker[AsyncSession],
     job: BackgroundJob,
     user_id: int,
@@ -153,7 +158,8 @@ async def _job_events(
     heartbeat: float,
 ) -> AsyncIterator[str]:
     job_id = str(job.id)
-    with subscription:
+    queue = subscription.queue
+    try:
         if job.version > sent:
             yield sse(_job_json(job), event="job", id=job.version)
             sent = job.version
@@ -179,6 +185,8 @@ async def _job_events(
                 continue
             yield sse(_change_json(event), event="job", id=event["version"])
             sent = event["version"]
+    finally:
+        subscription.close()
 
 
 async def _read_job(
@@ -260,25 +268,24 @@ async def open_user_stream(
 ) -> AsyncIterator[str]:
     """Every change of the user's jobs, and the announcements of other services."""
     subscription = hub.subscribe(user_id)
-    queue = subscription.__enter__()
     slack_ms = int(slack_seconds * 1000)
     cursor = Cursor.parse(last_event_id, slack_ms)
     resumed = cursor is not None
     return _user_events(
-        subscription, queue, sessionmaker, user_id, cursor or Cursor(slack_ms), resumed, heartbeat
+        subscription, sessionmaker, user_id, cursor or Cursor(slack_ms), resumed, heartbeat
     )
 
 
 async def _user_events(
-    subscription: contextlib.AbstractContextManager[Any],
-    queue: asyncio.Queue[dict[str, Any]],
+    subscription: Subscription,
     sessionmaker: async_sessionmaker[AsyncSession],
     user_id: int,
     cursor: Cursor,
     resumed: bool,
     heartbeat: float,
 ) -> AsyncIterator[str]:
-    with subscription:
+    queue = subscription.queue
+    try:
         for job in await _changed_jobs(sessionmaker, user_id, cursor if resumed else None):
             yield _user_job_event(cursor, job)
         while True:
@@ -294,6 +301,8 @@ async def _user_events(
                     yield sse(_change_json(event), event="job", id=str(cursor))
             else:
                 yield sse(_change_json(event), event=str(event.get("type")), id=str(cursor))
+    finally:
+        subscription.close()
 
 
 def _user_job_event(cursor: Cursor, job: BackgroundJob) -> str:

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import job_test_tasks
 import jwt
 import psycopg
@@ -238,3 +239,24 @@ async def http_server(app: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+class SSEEvent(dict[str, str]):
+    @property
+    def data(self) -> dict[str, Any]:
+        return dict(json.loads(self["data"]))
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[SSEEvent]:
+    """The events of an SSE response (comments included, as {"comment": text})."""
+    event = SSEEvent()
+    async for line in response.aiter_lines():
+        if line == "":
+            if event:
+                yield event
+            event = SSEEvent()
+        elif line.startswith(":"):
+            yield SSEEvent(comment=line[1:].strip())
+        else:
+            field, _, value = line.partition(":")
+            event[field] = value.removeprefix(" ")
