@@ -1,0 +1,101 @@
+"""Enqueueing in the caller's transaction: both the job row and the queue job, or neither."""
+
+import asyncio
+import uuid
+
+import psycopg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+import job_service.tasks  # registers jobs:noop
+from shared import jobs
+
+assert job_service.tasks.noop
+
+
+def make_user(db_url: str) -> int:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "INSERT INTO users (email, hashed_password) VALUES (%s, 'x') RETURNING id",
+            (f"{uuid.uuid4().hex}@example.com",),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def counts(db_url: str, user_id: int) -> tuple[int, int]:
+    """The user's job rows, and the queue jobs behind them."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT count(*), count(p.id) FROM background_jobs b"
+            " LEFT JOIN procrastinate_jobs p ON p.id = b.procrastinate_job_id"
+            " WHERE b.user_id = %s",
+            (user_id,),
+        ).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+class TestEnqueue:
+    async def test_a_rolled_back_transaction_leaves_no_job_and_no_row(
+        self, db_url: str, engine: AsyncEngine
+    ) -> None:
+        user_id = make_user(db_url)
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            job = await jobs.enqueue(session, "jobs:noop", user_id, {"n": 1})
+            procrastinate_id = job.procrastinate_job_id
+            assert procrastinate_id is not None
+            await session.rollback()
+        assert counts(db_url, user_id) == (0, 0)
+        with psycopg.connect(db_url) as conn:
+            orphan = conn.execute(
+                "SELECT 1 FROM procrastinate_jobs WHERE id = %s", (procrastinate_id,)
+            ).fetchone()
+        assert orphan is None
+
+    async def test_a_committed_transaction_leaves_both_linked(
+        self, db_url: str, engine: AsyncEngine
+    ) -> None:
+        user_id = make_user(db_url)
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            job = await jobs.enqueue(session, "jobs:noop", user_id, {"n": 1})
+            await session.commit()
+        assert counts(db_url, user_id) == (1, 1)
+        with psycopg.connect(db_url) as conn:
+            row = conn.execute(
+                "SELECT p.task_name, p.queue_name, p.args, b.status FROM background_jobs b"
+                " JOIN procrastinate_jobs p ON p.id = b.procrastinate_job_id WHERE b.id = %s",
+                (job.id,),
+            ).fetchone()
+        assert row == ("jobs:noop", "jobs", {"n": 1}, "queued")
+
+    async def test_the_same_idempotency_key_gives_one_job_under_50_concurrent_calls(
+        self, db_url: str, engine: AsyncEngine
+    ) -> None:
+        user_id = make_user(db_url)
+
+        async def request() -> uuid.UUID:
+            async with AsyncSession(engine, expire_on_commit=False) as session:
+                job = await jobs.enqueue(session, "jobs:noop", user_id, {}, idempotency_key="once")
+                await session.commit()
+                return job.id
+
+        ids = await asyncio.gather(*(request() for _ in range(50)))
+        assert len(set(ids)) == 1
+        assert counts(db_url, user_id) == (1, 1)
+
+    async def test_an_unknown_kind_is_refused_before_anything_is_written(
+        self, db_url: str, engine: AsyncEngine
+    ) -> None:
+        user_id = make_user(db_url)
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            with pytest.raises(jobs.UnknownJobKind):
+                await jobs.enqueue(session, "nope:nothing", user_id, {})
+            await session.commit()
+        assert counts(db_url, user_id) == (0, 0)
+
+
+class TestBackoff:
+    def test_waits_double_from_the_first_up_to_the_cap_then_stop(self) -> None:
+        backoff = jobs.Backoff(attempts=6, first=1, cap=5)
+        assert [backoff.wait(n) for n in range(5)] == [1, 2, 4, 5, 5]
