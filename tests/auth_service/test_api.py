@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import time
 import uuid
 
 import bcrypt
@@ -41,6 +42,19 @@ async def send_as_is(
     del request.headers["sec-fetch-site"]
     request.headers.update(headers)
     return await client.send(request)
+
+
+async def waiting_on_locks(conn: psycopg.AsyncConnection[object]) -> int:
+    """How many backends of this database wait for a lock (all queued behind `conn`'s)."""
+    # Outside the blocker's transaction: pg_stat_activity is a per-transaction snapshot.
+    async with await psycopg.AsyncConnection.connect(conn.info.dsn, autocommit=True) as watcher:
+        cursor = await watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])  # type: ignore[call-overload]
 
 
 def without_request_id(body: dict[str, object]) -> dict[str, object]:
@@ -287,11 +301,23 @@ class TestExpiry:
                 """
             )
         clock.advance(hours=1, seconds=1)
-        responses = await asyncio.gather(
-            *(client.get("/v1/session", headers=with_cookie(token)) for _ in range(20))
-        )
-        assert [r.status_code for r in responses] == [200] * 20
         session_id = token.partition(".")[0]
+        async with await psycopg.AsyncConnection.connect(db_url) as blocker:
+            # Hold the row so that all 20 requests read the stale last-seen and queue on the
+            # update together: the race is certain, not left to scheduling.
+            await blocker.execute(
+                "SELECT 1 FROM user_sessions WHERE id = %s FOR UPDATE", (session_id,)
+            )
+            requests = asyncio.gather(
+                *(client.get("/v1/session", headers=with_cookie(token)) for _ in range(20))
+            )
+            deadline = time.monotonic() + 20
+            while await waiting_on_locks(blocker) < 20 and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            assert await waiting_on_locks(blocker) == 20
+            await blocker.rollback()
+            responses = await requests
+        assert [r.status_code for r in responses] == [200] * 20
         writes = count(
             db_url, "SELECT count(*) FROM last_seen_writes WHERE session_id = %s", session_id
         )

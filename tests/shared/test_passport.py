@@ -1,0 +1,174 @@
+"""Passports between services: auth_service mints them, any other service verifies them
+offline and hears of revocations by NOTIFY. Two real apps on one real database."""
+
+import asyncio
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import APIRouter
+from httpx import AsyncClient
+
+from auth_service import keys
+from auth_service.app import create_app
+from shared.passport import CurrentPassport
+from shared.service_app import create_service_app
+from shared.settings import ServiceSettings
+from shared.testing import serving
+from tests.auth_service.kit import (
+    SAME_ORIGIN,
+    ManualClock,
+    bearer,
+    client_for,
+    make_settings,
+    new_user,
+    with_cookie,
+)
+
+probe = APIRouter()
+
+
+@probe.get("/whoami")
+async def whoami(passport: CurrentPassport) -> dict[str, str]:
+    return {"user_id": str(passport.user_id), "session_id": str(passport.session_id)}
+
+
+@asynccontextmanager
+async def auth_service(
+    db_url: str, clock: ManualClock | None = None, **overrides: object
+) -> AsyncIterator[AsyncClient]:
+    app = create_app(make_settings(db_url, **overrides), clock=clock)
+    async with client_for(app, headers=SAME_ORIGIN) as client:
+        yield client
+
+
+@asynccontextmanager
+async def other_service(
+    db_url: str, jwks: str, audience: str = "pgstack"
+) -> AsyncIterator[AsyncClient]:
+    """A second service, as demo_service and job_service are built: passports only."""
+    settings = ServiceSettings(
+        DATABASE_URL=db_url, PGSTACK_ENV="test", PASSPORT_JWKS=jwks, PASSPORT_AUDIENCE=audience
+    )
+    app = create_service_app(
+        name="probe", title="probe", settings=settings, routers=[probe], verify_passports=True
+    )
+    async with serving(app) as client:
+        yield client
+
+
+async def passport_of(auth: AsyncClient) -> tuple[str, str]:
+    """Log a new user in; return (session token, passport)."""
+    _, token = await new_user(auth)
+    response = await auth.get("/v1/session", headers=with_cookie(token))
+    return token, response.json()["passport"]["token"]
+
+
+async def jwks_of(auth: AsyncClient) -> str:
+    return (await auth.get("/.well-known/jwks.json")).text
+
+
+@pytest.mark.timeout(30)
+async def test_a_revoked_sessions_passport_is_refused_by_another_service_within_a_second(
+    db_url: str,
+) -> None:
+    async with auth_service(db_url) as auth, other_service(db_url, await jwks_of(auth)) as other:
+        token, passport = await passport_of(auth)
+        accepted = await other.get("/whoami", headers=bearer(passport))
+        assert accepted.status_code == 200
+        assert accepted.json()["session_id"] == token.partition(".")[0]
+
+        assert (await auth.delete("/v1/session", headers=with_cookie(token))).status_code == 204
+        revoked_at = time.monotonic()
+        while (await other.get("/whoami", headers=bearer(passport))).status_code == 200:
+            assert time.monotonic() - revoked_at < 1.0, "revocation not honoured within 1 s"
+            await asyncio.sleep(0.01)
+        refused = await other.get("/whoami", headers=bearer(passport))
+        assert refused.status_code == 401
+        assert refused.json()["detail"] == "The session has been revoked."
+
+
+async def test_a_service_started_after_a_revocation_still_refuses_the_passport(
+    db_url: str,
+) -> None:
+    async with auth_service(db_url) as auth:
+        token, passport = await passport_of(auth)
+        await auth.delete("/v1/session", headers=with_cookie(token))
+        jwks = await jwks_of(auth)
+    async with other_service(db_url, jwks) as other:
+        assert (await other.get("/whoami", headers=bearer(passport))).status_code == 401
+
+
+async def test_a_passport_for_another_audience_is_a_401(db_url: str) -> None:
+    async with auth_service(db_url, PASSPORT_AUDIENCE="somebody-else") as auth:
+        _, passport = await passport_of(auth)
+        async with other_service(db_url, await jwks_of(auth), audience="pgstack") as other:
+            assert (await other.get("/whoami", headers=bearer(passport))).status_code == 401
+
+
+async def test_a_passport_with_a_bad_signature_is_a_401(db_url: str) -> None:
+    async with auth_service(db_url) as auth:
+        _, passport = await passport_of(auth)
+        jwks = await jwks_of(auth)
+    header = jwt.get_unverified_header(passport)
+    claims = jwt.decode(passport, options={"verify_signature": False})
+    # Same claims, same key id, signed by a key that is not auth's.
+    forged = jwt.encode(claims, Ed25519PrivateKey.generate(), "EdDSA", headers=header)
+    head, body, signature = passport.split(".")
+    flipped = f"{head}.{body}.{('A' if signature[0] != 'A' else 'B') + signature[1:]}"
+    async with other_service(db_url, jwks) as other:
+        assert (await other.get("/whoami", headers=bearer(passport))).status_code == 200
+        for bad in (forged, flipped):
+            assert (await other.get("/whoami", headers=bearer(bad))).status_code == 401
+
+
+async def test_a_passport_past_its_expiry_is_a_401(db_url: str) -> None:
+    clock = ManualClock()
+    clock.advance(seconds=-61)  # minted 61 s ago: a 60 s passport is now stale
+    async with auth_service(db_url, clock) as auth:
+        _, passport = await passport_of(auth)
+        async with other_service(db_url, await jwks_of(auth)) as other:
+            assert (await other.get("/whoami", headers=bearer(passport))).status_code == 401
+
+
+async def test_a_rotated_out_key_still_verifies_while_it_is_published(db_url: str) -> None:
+    old, new = keys.generate_pem(), keys.generate_pem()
+    async with auth_service(db_url, passport_private_keys=[old]) as before_rotation:
+        _, old_passport = await passport_of(before_rotation)
+    async with auth_service(db_url, passport_private_keys=[new, old]) as after_rotation:
+        _, new_passport = await passport_of(after_rotation)
+        published = await jwks_of(after_rotation)
+    assert len(json.loads(published)["keys"]) == 2
+    async with other_service(db_url, published) as other:
+        for passport in (old_passport, new_passport):
+            assert (await other.get("/whoami", headers=bearer(passport))).status_code == 200
+    only_new = json.dumps({"keys": json.loads(published)["keys"][:1]})
+    async with other_service(db_url, only_new) as other:
+        assert (await other.get("/whoami", headers=bearer(old_passport))).status_code == 401
+
+
+def test_the_key_id_is_the_keys_thumbprint_so_replicas_agree() -> None:
+    pem = keys.generate_pem()
+    assert keys.load_key(pem).kid == keys.load_key(pem).kid
+    assert keys.load_key(pem).kid != keys.load_key(keys.generate_pem()).kid
+
+
+def test_passports_carry_the_claims_the_verifiers_require() -> None:
+    passport_keys = keys.PassportKeys.from_settings([])
+    now = dt.datetime.now(dt.UTC)
+    session_id = uuid.uuid4()
+    token, expires_at = passport_keys.sign(
+        user_id=7, session_id=session_id, audience="pgstack", now=now, ttl=dt.timedelta(seconds=60)
+    )
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["sub"] == "7"
+    assert claims["sid"] == str(session_id)
+    assert claims["exp"] - claims["iat"] == 60
+    assert expires_at.timestamp() == claims["exp"]
+    assert jwt.get_unverified_header(token)["kid"] == passport_keys.signing.kid
