@@ -44,6 +44,8 @@ class WorkerSettings(ServiceSettings):
     prune_jobs_days: int = Field(default=30, ge=1, validation_alias="WORKER_PRUNE_JOBS_DAYS")
     # New jobs arrive by NOTIFY; polling only covers a lost notification or a scheduled job.
     poll_seconds: float = Field(default=2, gt=0, validation_alias="WORKER_POLL_SECONDS")
+    # The queues this worker takes jobs from, comma-separated; empty: every queue.
+    queues: str = Field(default="", validation_alias="WORKER_QUEUES")
     # Extra modules whose blueprints to run, comma-separated (tests' and plugins' tasks).
     import_paths: str = Field(default="", validation_alias="WORKER_IMPORT_PATHS")
 
@@ -77,6 +79,7 @@ async def run_worker(settings: WorkerSettings, *, install_signal_handlers: bool 
         async with queue.opened(settings.database_url, max_size=settings.concurrency + 2) as app:
             logger.info("worker starting", extra={"concurrency": settings.concurrency})
             await app.run_worker_async(
+                queues=[q.strip() for q in settings.queues.split(",") if q.strip()] or None,
                 concurrency=settings.concurrency,
                 shutdown_graceful_timeout=settings.shutdown_grace_seconds,
                 install_signal_handlers=install_signal_handlers,

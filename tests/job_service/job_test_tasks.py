@@ -53,4 +53,10 @@ async def write_with_session(context: JobContext, *, value: int) -> None:
         await jobs.record_result(session, context.job.id or 0, {"value": value})
 
 
+@jobs.task(blueprint, queue="test", queueing_lock="one-waiting")
+async def singleton(context: JobContext) -> str:
+    """At most one of these waits in the queue at a time."""
+    return "ran"
+
+
 queue.app.add_tasks_from(blueprint, namespace="test")
