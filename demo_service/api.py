@@ -1,5 +1,125 @@
 """demo_service's HTTP routes: parse, call the service layer, render a schema."""
 
-from fastapi import APIRouter
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-router = APIRouter(prefix="/v1")
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from demo_service import service
+from demo_service.schemas import DashboardRead, DemoRead, MetricsRead, PlatformRead
+from shared.db import SessionDep
+from shared.errors import PROBLEM_JSON
+from shared.passport import CurrentPassport
+
+router = APIRouter(prefix="/v1", tags=["demo"])
+
+
+async def read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """A connection outside any transaction, for reads made of one statement: a statement is
+    consistent on its own, and no BEGIN/COMMIT saves two round trips per request."""
+    engine: AsyncEngine = request.app.state.engine
+    async with engine.connect() as connection:
+        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
+ReadConnectionDep = Annotated[AsyncConnection, Depends(read_connection)]
+
+
+class JSONText(Response):
+    """JSON that Postgres has already built: sent as it is, never parsed and re-encoded."""
+
+    media_type = "application/json"
+
+
+def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"content": {PROBLEM_JSON: {}}} for status in statuses}
+
+
+def _accepted_unless(response: Response, status: str, done: str) -> None:
+    """202 while the operation's job runs; 200 when the state was already `done`."""
+    response.status_code = 200 if status == done else 202
+
+
+@router.get("/demo", responses=_problems(401, 404))
+async def get_demo(passport: CurrentPassport, session: SessionDep) -> DemoRead:
+    """Demo mode: its status, its current job and the last error."""
+    return await service.get_demo(session, user_id=passport.user_id)
+
+
+@router.post("/demo/enable", status_code=202, responses=_problems(401, 404, 409))
+async def enable_demo(
+    passport: CurrentPassport, session: SessionDep, response: Response
+) -> DemoRead:
+    """Enable demo mode: 202 with the job; 200 if already enabled; 409 while disabling."""
+    demo = await service.enable_demo(session, user_id=passport.user_id)
+    _accepted_unless(response, demo.status, done="enabled")
+    return demo
+
+
+@router.post("/demo/disable", status_code=202, responses=_problems(401, 404, 409))
+async def disable_demo(
+    passport: CurrentPassport, session: SessionDep, response: Response
+) -> DemoRead:
+    """Disable demo mode: 202 with the job; 200 if already disabled; 409 while enabling."""
+    demo = await service.disable_demo(session, user_id=passport.user_id)
+    _accepted_unless(response, demo.status, done="disabled")
+    return demo
+
+
+@router.get("/platforms", responses=_problems(401))
+async def list_platforms(passport: CurrentPassport, session: SessionDep) -> list[PlatformRead]:
+    """My ad platforms with their connection status and current job."""
+    return await service.list_platforms(session, user_id=passport.user_id)
+
+
+@router.post(
+    "/platforms/{platform_id}/connect", status_code=202, responses=_problems(401, 404, 409)
+)
+async def connect_platform(
+    platform_id: int, passport: CurrentPassport, session: SessionDep, response: Response
+) -> PlatformRead:
+    """Connect a platform: 202 with the job; 200 if connected; 409 while disconnecting."""
+    platform = await service.connect_platform(
+        session, user_id=passport.user_id, platform_id=platform_id
+    )
+    _accepted_unless(response, platform.connection_status, done="connected")
+    return platform
+
+
+@router.post(
+    "/platforms/{platform_id}/disconnect", status_code=202, responses=_problems(401, 404, 409)
+)
+async def disconnect_platform(
+    platform_id: int, passport: CurrentPassport, session: SessionDep, response: Response
+) -> PlatformRead:
+    """Disconnect a platform: 202 with the job; 200 if disconnected; 409 while connecting."""
+    platform = await service.disconnect_platform(
+        session, user_id=passport.user_id, platform_id=platform_id
+    )
+    _accepted_unless(response, platform.connection_status, done="disconnected")
+    return platform
+
+
+@router.get(
+    "/metrics",
+    response_class=JSONText,
+    responses={200: {"model": MetricsRead}, **_problems(401, 422)},
+)
+async def get_metrics(
+    passport: CurrentPassport,
+    connection: ReadConnectionDep,
+    days: Annotated[int, Query(ge=1, le=365)] = 30,
+) -> JSONText:
+    """Metric totals and a daily series over the last `days` days (1 to 365)."""
+    return JSONText(await service.get_metrics(connection, user_id=passport.user_id, days=days))
+
+
+@router.get(
+    "/dashboard",
+    response_class=JSONText,
+    responses={200: {"model": DashboardRead}, **_problems(401, 404)},
+)
+async def get_dashboard(passport: CurrentPassport, connection: ReadConnectionDep) -> JSONText:
+    """Everything the dashboard shows, in one call: user, demo, platforms, metrics, jobs."""
+    return JSONText(await service.get_dashboard(connection, user_id=passport.user_id))

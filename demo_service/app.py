@@ -13,4 +13,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="pgstack demo_service",
         settings=settings or Settings(),  # from the environment
         routers=[api.router],
+        verify_passports=True,
     )

@@ -1,6 +1,7 @@
 """Tables demo_service owns: platforms and their daily metrics (and, in users, the demo state)."""
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -14,7 +15,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import TIMESTAMP
+from sqlalchemy.dialects.postgresql import TIMESTAMP, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base
@@ -49,6 +50,8 @@ class Platform(Base):
     connection_status: Mapped[str] = mapped_column(Text, server_default=text("'disconnected'"))
     connection_error: Mapped[str | None] = mapped_column(Text)
     is_demo: Mapped[bool] = mapped_column(server_default=text("false"))
+    # The current connect or disconnect job, as users.demo_job_id is the demo's.
+    connection_job_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)
 

@@ -1,10 +1,262 @@
-"""demo_service's background tasks, registered on the shared Procrastinate app as `demo:*`."""
+"""demo_service's background tasks, registered on the shared Procrastinate app as `demo:*`.
+
+Each task runs in steps; a step is one transaction that first re-checks (and locks) the state
+its job drives, so a stale retry changes nothing, and every write is idempotent, so a retry
+after a crash at any step converges. The last step moves the state and records the job's
+result in the same transaction. When the last attempt fails, the state becomes `failed`
+(`error` for a connection) with the reason, and the user can start again.
+
+Tasks open SQLAlchemy sessions on the database the worker serves (the URL of its queue pool):
+the worker runs every service's tasks and knows no service's settings.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import procrastinate
+from procrastinate import JobContext, RetryStrategy
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from shared import queue
+from demo_service import service
+from demo_service.config import TaskSettings
+from demo_service.errors import SimulatedFailure
+from shared import jobs, queue
+from shared.settings import sqlalchemy_url
+
+logger = logging.getLogger(__name__)
 
 blueprint = procrastinate.Blueprint()
+
+# Attempts after the first; the waits are short because a person is watching.
+DEMO_RETRY = RetryStrategy(max_attempts=2, wait=1)
+CONNECT_RETRY = RetryStrategy(max_attempts=1, wait=1)
+DISCONNECT_RETRY = RetryStrategy(max_attempts=5, wait=1)
+
+_sessionmakers: dict[str, async_sessionmaker[AsyncSession]] = {}
+
+
+def _sessions(context: JobContext) -> async_sessionmaker[AsyncSession]:
+    """Sessions on the worker's database: the worker's own sessionmaker when it passes one in
+    the job context (`pgstack worker` does), else one small engine per database URL."""
+    maker = context.additional_context.get("sessionmaker")
+    if isinstance(maker, async_sessionmaker):
+        return maker
+    connector = context.app.connector
+    assert isinstance(connector, procrastinate.PsycopgConnector)
+    url = str(connector.pool.conninfo)
+    if url not in _sessionmakers:
+        engine = create_async_engine(sqlalchemy_url(url), pool_size=2, max_overflow=8)
+        _sessionmakers[url] = async_sessionmaker(engine, expire_on_commit=False)
+    return _sessionmakers[url]
+
+
+async def dispose_engines() -> None:
+    """Close the connections of the engines made here (a test's end, a worker's shutdown)."""
+    makers = list(_sessionmakers.values())
+    _sessionmakers.clear()
+    for maker in makers:
+        await maker.kw["bind"].dispose()
+
+
+class Superseded(Exception):
+    """The state this job was started for has moved on; the job changes nothing."""
+
+
+# Re-checks, in a step's transaction, that the job still drives its state.
+Claim = Callable[[AsyncSession], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One attempt of a job: its settings, its sessions and its claim on the state."""
+
+    context: JobContext
+    settings: TaskSettings
+    sessions: async_sessionmaker[AsyncSession]
+    claim: Claim
+
+    @property
+    def job_id(self) -> int:
+        job_id = self.context.job.id
+        assert job_id is not None
+        return job_id
+
+    @asynccontextmanager
+    async def step(self) -> AsyncIterator[AsyncSession]:
+        """Pause (DEMO_STEP_DELAY), then one transaction holding the claimed state."""
+        await asyncio.sleep(self.settings.step_delay)
+        async with self.sessions.begin() as session:
+            if not await self.claim(session):
+                raise Superseded()
+            yield session
+
+    def maybe_fail(self, where: str) -> None:
+        """The DEMO_FAIL_ATTEMPTS test hook: fail this attempt if it is one of the first N."""
+        if self.context.job.attempts < self.settings.fail_attempts:
+            raise SimulatedFailure(
+                f"attempt {self.context.job.attempts + 1} failed on purpose {where}"
+            )
+
+
+def _is_last_attempt(strategy: RetryStrategy, context: JobContext, exc: Exception) -> bool:
+    return strategy.get_retry_exception(exc, context.job) is None
+
+
+def _reason(action: str, exc: Exception) -> str:
+    return f"{action}: {exc}" if str(exc) else f"{action} ({exc.__class__.__name__})."
+
+
+def _demo_run(context: JobContext, *, user_id: int, moving: str) -> _Run:
+    def claim(session: AsyncSession) -> Awaitable[bool]:
+        return service.claim_demo_job(
+            session, user_id=user_id, procrastinate_job_id=job_id, status=moving
+        )
+
+    job_id = context.job.id or 0
+    return _Run(context, TaskSettings(), _sessions(context), claim)
+
+
+async def _fail_demo(run: _Run, *, user_id: int, moving: str, reason: str) -> None:
+    async with run.sessions.begin() as session:
+        await service.fail_demo(
+            session, user_id=user_id, procrastinate_job_id=run.job_id, moving=moving, reason=reason
+        )
+
+
+@blueprint.task(name="enable", pass_context=True, retry=DEMO_RETRY)
+async def enable(context: JobContext, user_id: int) -> dict[str, Any]:
+    """Create the demo workspace: 4 connected platforms and 90 days of metrics each."""
+    run = _demo_run(context, user_id=user_id, moving="enabling")
+    try:
+        async with run.step() as session:
+            platform_ids = await service.create_demo_platforms(session, user_id=user_id)
+            await jobs.report_progress(session, run.job_id, 20, "Created the demo platforms")
+        for done, platform in enumerate(service.DEMO_PLATFORMS, start=1):
+            if done == 2:
+                run.maybe_fail("after the first platform's metrics")
+            async with run.step() as session:
+                await service.generate_demo_metrics(
+                    session, platform_id=platform_ids[platform.kind], platform=platform
+                )
+                await jobs.report_progress(
+                    session, run.job_id, 20 + 15 * done, f"Generated metrics for {platform.name}"
+                )
+        async with run.sessions.begin() as session:
+            if not await run.claim(session):
+                raise Superseded()
+            result = {
+                "platforms": len(platform_ids),
+                "metric_rows": await service.count_demo_metrics(session, user_id=user_id),
+            }
+            await jobs.record_result(session, run.job_id, result)
+            await service.finish_demo(session, user_id=user_id, moving="enabling", to="enabled")
+        return result
+    except Superseded:
+        logger.info("demo:enable superseded", extra={"user_id": user_id})
+        return {"superseded": True}
+    except Exception as exc:
+        if _is_last_attempt(DEMO_RETRY, context, exc):
+            reason = _reason("The demo workspace could not be created", exc)
+            await _fail_demo(run, user_id=user_id, moving="enabling", reason=reason)
+        raise
+
+
+@blueprint.task(name="disable", pass_context=True, retry=DEMO_RETRY)
+async def disable(context: JobContext, user_id: int) -> dict[str, Any]:
+    """Remove exactly the demo workspace: demo platforms and their metrics, nothing else."""
+    run = _demo_run(context, user_id=user_id, moving="disabling")
+    try:
+        async with run.step() as session:
+            metric_rows = await service.remove_demo_metrics(session, user_id=user_id)
+            await jobs.report_progress(session, run.job_id, 50, "Removed the demo metrics")
+        run.maybe_fail("after removing the demo metrics")
+        async with run.step() as session:
+            platforms = await service.remove_demo_platforms(session, user_id=user_id)
+            result = {"platforms_removed": platforms, "metric_rows_removed": metric_rows}
+            await jobs.record_result(session, run.job_id, result)
+            await service.finish_demo(session, user_id=user_id, moving="disabling", to="disabled")
+        return result
+    except Superseded:
+        logger.info("demo:disable superseded", extra={"user_id": user_id})
+        return {"superseded": True}
+    except Exception as exc:
+        if _is_last_attempt(DEMO_RETRY, context, exc):
+            reason = _reason("The demo workspace could not be removed", exc)
+            await _fail_demo(run, user_id=user_id, moving="disabling", reason=reason)
+        raise
+
+
+def _platform_run(context: JobContext, *, platform_id: int, moving: str) -> tuple[_Run, list[int]]:
+    """A run whose claim also remembers the platform's user (for announcements)."""
+    owner: list[int] = []
+
+    async def claim(session: AsyncSession) -> bool:
+        user_id = await service.claim_connection_job(
+            session, platform_id=platform_id, procrastinate_job_id=job_id, status=moving
+        )
+        if user_id is not None:
+            owner[:] = [user_id]
+        return user_id is not None
+
+    job_id = context.job.id or 0
+    return _Run(context, TaskSettings(), _sessions(context), claim), owner
+
+
+@blueprint.task(name="connect_platform", pass_context=True, retry=CONNECT_RETRY)
+async def connect_platform(context: JobContext, platform_id: int) -> dict[str, Any]:
+    """Stand-in for the OAuth handshake: `connected`, or `error` with the reason."""
+    run, owner = _platform_run(context, platform_id=platform_id, moving="connecting")
+    try:
+        async with run.step() as session:
+            run.maybe_fail("during the handshake")
+            await jobs.record_result(session, run.job_id, {"platform_id": platform_id})
+            await service.set_connection_status(
+                session,
+                user_id=owner[0],
+                platform_id=platform_id,
+                moving="connecting",
+                to="connected",
+            )
+        return {"platform_id": platform_id}
+    except Superseded:
+        return {"superseded": True}
+    except Exception as exc:
+        if _is_last_attempt(CONNECT_RETRY, context, exc):
+            async with run.sessions.begin() as session:
+                if await run.claim(session):
+                    await service.set_connection_status(
+                        session,
+                        user_id=owner[0],
+                        platform_id=platform_id,
+                        moving="connecting",
+                        to="error",
+                        error=_reason("The platform could not be connected", exc),
+                    )
+        raise
+
+
+@blueprint.task(name="disconnect_platform", pass_context=True, retry=DISCONNECT_RETRY)
+async def disconnect_platform(context: JobContext, platform_id: int) -> dict[str, Any]:
+    """Forget the platform's credentials (a stand-in): the platform ends `disconnected`."""
+    run, owner = _platform_run(context, platform_id=platform_id, moving="disconnecting")
+    try:
+        async with run.step() as session:
+            await jobs.record_result(session, run.job_id, {"platform_id": platform_id})
+            await service.set_connection_status(
+                session,
+                user_id=owner[0],
+                platform_id=platform_id,
+                moving="disconnecting",
+                to="disconnected",
+            )
+        return {"platform_id": platform_id}
+    except Superseded:
+        return {"superseded": True}
+
 
 # Keep last: it registers the tasks defined above, under this service's namespace.
 queue.app.add_tasks_from(blueprint, namespace="demo")
