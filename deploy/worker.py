@@ -10,6 +10,7 @@ import importlib
 import logging
 from typing import Any
 
+from procrastinate.app import WorkerOptions
 from procrastinate.periodic import PeriodicTask
 from pydantic import Field
 
@@ -75,21 +76,23 @@ async def run_worker(settings: WorkerSettings, *, install_signal_handlers: bool 
         "prune_queue_hours": settings.prune_queue_hours,
         "prune_jobs_days": settings.prune_jobs_days,
     }
+    options: WorkerOptions = {
+        "concurrency": settings.concurrency,
+        "shutdown_graceful_timeout": settings.shutdown_grace_seconds,
+        "install_signal_handlers": install_signal_handlers,
+        "update_heartbeat_interval": settings.heartbeat_seconds,
+        "stalled_worker_timeout": settings.stalled_worker_seconds,
+        "fetch_job_polling_interval": settings.poll_seconds,
+        "abort_job_polling_interval": settings.poll_seconds,
+        "additional_context": context,
+        "worker_middleware": [jobs.job_middleware(settings.task_timeout_seconds)],
+    }
+    if queues := [q.strip() for q in settings.queues.split(",") if q.strip()]:
+        options["queues"] = queues
     try:
         async with queue.opened(settings.database_url, max_size=settings.concurrency + 2) as app:
             logger.info("worker starting", extra={"concurrency": settings.concurrency})
-            await app.run_worker_async(
-                queues=[q.strip() for q in settings.queues.split(",") if q.strip()] or None,
-                concurrency=settings.concurrency,
-                shutdown_graceful_timeout=settings.shutdown_grace_seconds,
-                install_signal_handlers=install_signal_handlers,
-                update_heartbeat_interval=settings.heartbeat_seconds,
-                stalled_worker_timeout=settings.stalled_worker_seconds,
-                fetch_job_polling_interval=settings.poll_seconds,
-                abort_job_polling_interval=settings.poll_seconds,
-                additional_context=context,
-                worker_middleware=[jobs.job_middleware(settings.task_timeout_seconds)],
-            )
+            await app.run_worker_async(**options)
     finally:
         await engine.dispose()
 
