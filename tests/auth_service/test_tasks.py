@@ -1,0 +1,68 @@
+"""auth:purge_sessions, run by the real Procrastinate worker on a real database."""
+
+import datetime as dt
+
+import psycopg
+
+from auth_service import tasks
+from shared import queue
+
+
+def seed(db_url: str) -> dict[str, str]:
+    """Sessions in every state the purge must tell apart, by label."""
+    now = dt.datetime.now(dt.UTC)
+    day = dt.timedelta(days=1)
+    rows = {
+        "live": (now - day, now + 29 * day, None),
+        "past_absolute": (now, now - dt.timedelta(seconds=1), None),
+        "idle_for_8_days": (now - 8 * day, now + 20 * day, None),
+        "revoked_a_minute_ago": (now, now + 29 * day, now - dt.timedelta(minutes=1)),
+        "revoked_two_days_ago": (now, now + 29 * day, now - 2 * day),
+    }
+    ids = {}
+    with psycopg.connect(db_url) as conn:
+        (user_id,) = conn.execute(
+            "INSERT INTO users (email, hashed_password) VALUES ('purge@example.com', 'x')"
+            " RETURNING id"
+        ).fetchone() or (0,)
+        for label, (last_seen, absolute, revoked) in rows.items():
+            (session_id,) = conn.execute(
+                "INSERT INTO user_sessions (user_id, secret_hash, auth_method, last_seen_at,"
+                " absolute_expires_at, revoked_at) VALUES (%s, '\\x00', 'password', %s, %s, %s)"
+                " RETURNING id",
+                (user_id, last_seen, absolute, revoked),
+            ).fetchone() or (None,)
+            ids[str(session_id)] = label
+        conn.execute(
+            "INSERT INTO login_failures (email, ip, failed_at) VALUES"
+            " ('old@example.com', '192.0.2.1', now() - interval '2 days'),"
+            " ('new@example.com', '192.0.2.1', now())"
+        )
+    return ids
+
+
+async def test_purge_deletes_expired_sessions_and_old_failures_and_keeps_the_rest(
+    db_url: str,
+) -> None:
+    labels = seed(db_url)
+    async with queue.opened(db_url) as app:
+        await app.configure_task("auth:purge_sessions").defer_async(timestamp=0)
+        await app.run_worker_async(queues=["auth"], wait=False, install_signal_handlers=False)
+    with psycopg.connect(db_url) as conn:
+        kept = {labels[str(sid)] for (sid,) in conn.execute("SELECT id FROM user_sessions")}
+        emails = {email for (email,) in conn.execute("SELECT email FROM login_failures")}
+        (status,) = conn.execute(
+            "SELECT status FROM procrastinate_jobs WHERE task_name = 'auth:purge_sessions'"
+        ).fetchone() or (None,)
+    assert status == "succeeded"
+    assert kept == {"live", "revoked_a_minute_ago"}
+    assert emails == {"new@example.com"}
+
+
+def test_purge_is_scheduled_hourly() -> None:
+    (periodic,) = [
+        task
+        for task in queue.app.periodic_registry.periodic_tasks.values()
+        if task.task.name == tasks.purge_sessions.name
+    ]
+    assert periodic.cron == "17 * * * *"
