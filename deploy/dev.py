@@ -154,9 +154,10 @@ class Stack:
         self.processes["web"] = subprocess.Popen(command, env=env, cwd=WEB)
         self.ready_urls["web"] = f"http://127.0.0.1:{web_port()}/login"
 
-    def wait_ready(self) -> None:
+    def wait_ready(self, *names: str) -> None:
+        """Wait until these (default: all) children answer their readiness URL."""
         deadline = time.monotonic() + READY_TIMEOUT
-        pending = dict(self.ready_urls)
+        pending = {n: url for n, url in self.ready_urls.items() if not names or n in names}
         with httpx.Client(timeout=1) as client:
             while pending:
                 self.check_alive()
@@ -209,7 +210,10 @@ def main() -> int:
     # SIGTERM stops the stack exactly as Ctrl-C does, at whatever point it arrives.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        for name in SERVICES:
+        # auth first: demo and jobs fetch its public keys (JWKS) as they start.
+        stack.start("auth", "serve", "auth", "--port", str(port("auth")))
+        stack.wait_ready("auth")
+        for name in [n for n in SERVICES if n != "auth"]:
             stack.start(name, "serve", name, "--port", str(port(name)))
         stack.start("worker", "worker")
         if with_web:

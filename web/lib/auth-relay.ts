@@ -5,6 +5,7 @@ import "server-only";
 
 import { AUTH_URL, SERVICE_TIMEOUT_MS } from "./config";
 import { forwardedHeaders, problem } from "./route-guard";
+import type { SessionInfo } from "./types";
 
 export async function relayToAuth(
   request: Request,
@@ -35,6 +36,11 @@ export async function relayToAuth(
     if (value) headers.set(name, value);
   }
   for (const cookie of upstream.headers.getSetCookie()) headers.append("set-cookie", cookie);
-  const body = upstream.status === 204 ? null : await upstream.arrayBuffer();
-  return new Response(body, { status: upstream.status, headers });
+  if (upstream.status === 204) return new Response(null, { status: 204, headers });
+  if (upstream.ok) {
+    // The browser gets the user, never the passport: that stays between servers.
+    const { user } = (await upstream.json()) as SessionInfo;
+    return Response.json({ user }, { status: upstream.status, headers });
+  }
+  return new Response(await upstream.arrayBuffer(), { status: upstream.status, headers });
 }

@@ -24,7 +24,7 @@ const jwks = createRemoteJWKSet(new URL(`${AUTH_URL}/.well-known/jwks.json`), {
 
 async function passportMatches(session: SessionInfo): Promise<boolean> {
   try {
-    const { payload } = await jwtVerify(session.passport, jwks, {
+    const { payload } = await jwtVerify(session.passport.token, jwks, {
       audience: PASSPORT_AUDIENCE,
       algorithms: ["EdDSA"],
     });

@@ -1,69 +1,36 @@
-// The shapes the services answer with. PROVISIONAL: written from DESIGN.md's contract until the
-// services' OpenAPI documents are generated into lib/api/ (npm run gen:api).
+// The shapes the Next.js server and the islands use, named from the services' generated OpenAPI
+// types (lib/api/, `npm run gen:api`), so a contract change fails `npm run typecheck`.
 
-export type User = { id: number; email: string; full_name: string | null };
+import type { components as AuthSchemas } from "./api/auth";
+import type { components as DemoSchemas } from "./api/demo";
+import type { components as JobsSchemas } from "./api/jobs";
 
-export type SessionInfo = {
-  user: User;
-  session: { id: string; expires_at?: string; created_at?: string };
-  passport: string;
-};
+type Auth = AuthSchemas["schemas"];
+type Demo = DemoSchemas["schemas"];
+type Jobs = JobsSchemas["schemas"];
 
-export type JobLinks = { status: string; events: string };
+export type SessionInfo = Auth["SessionRead"];
+export type User = Auth["UserRead"];
 
-export type JobStatus = {
+export type Dashboard = Demo["DashboardRead"];
+export type DemoState = Demo["DemoRead"];
+export type DemoStatus = DemoState["status"];
+export type Platform = Demo["PlatformRead"];
+export type ConnectionStatus = Platform["connection_status"];
+export type Metrics = Demo["MetricsRead"];
+// A job as demo_service embeds it (progress_percent, progress_message, error_message)...
+export type Job = Demo["JobRead"];
+// ...and as job_service serves it: GET /v1/jobs/{id}, its SSE `job` events (the full job, or a
+// change notice with id, status, progress, message, version) and the polling status body.
+export type JobEvent = Pick<Jobs["JobRead"], "id" | "status" | "progress" | "message" | "version"> &
+  Partial<Pick<Jobs["JobRead"], "error">>;
+
+/** What the islands show of a job, whichever service described it. */
+export type JobProgress = {
   id: string;
-  kind?: string;
-  status: "queued" | "running" | "succeeded" | "failed" | "cancelling" | "cancelled";
-  progress_percent: number;
-  progress_message: string | null;
-  error_message?: string | null;
-  version: number;
-};
-
-export type DemoStatus = "disabled" | "enabling" | "enabled" | "disabling" | "failed";
-
-export type DemoState = {
-  status: DemoStatus;
-  job: JobStatus | null;
+  status: Job["status"];
+  progress: number;
+  message: string | null;
   error: string | null;
-};
-
-export type DemoTransition = { status: DemoStatus; job: { id: string; links: JobLinks } | null };
-
-export type ConnectionStatus =
-  | "disconnected"
-  | "connecting"
-  | "connected"
-  | "disconnecting"
-  | "error";
-
-export type Platform = {
-  id: number;
-  kind: string;
-  name: string;
-  connection_status: ConnectionStatus;
-  connection_error: string | null;
-  is_demo: boolean;
-};
-
-export type MetricTotals = {
-  impressions: number;
-  clicks: number;
-  spend: string;
-  conversions: number;
-};
-
-export type Metrics = {
-  days: number;
-  totals: MetricTotals;
-  daily: Array<MetricTotals & { day: string }>;
-};
-
-export type Dashboard = {
-  user: User;
-  demo: DemoState;
-  platforms: Platform[];
-  metrics: { days: number; totals: MetricTotals };
-  active_jobs: JobStatus[];
+  version: number | null;
 };

@@ -12,7 +12,11 @@ export default async function DashboardLayout({ children }: { children: ReactNod
   return (
     <>
       <header className="top">
-        <strong>pgstack</strong>
+        <nav>
+          {/* Plain links: a page is a server render, nothing to prefetch before it is asked. */}
+          <strong>pgstack</strong> · <a href="/dashboard">Dashboard</a> ·{" "}
+          <a href="/metrics">Metrics</a>
+        </nav>
         <span>
           <span data-testid="user-email">{user.full_name || user.email}</span>{" "}
           <LogoutButton />

@@ -7,8 +7,8 @@
 import { useRouter } from "next/navigation";
 import { useEffect, useState } from "react";
 
-import { useJobProgress } from "@/components/jobs/useJobProgress";
-import type { DemoState, DemoStatus, DemoTransition } from "@/lib/types";
+import { fromDemoJob, useJobProgress } from "@/components/jobs/useJobProgress";
+import type { DemoState, DemoStatus } from "@/lib/types";
 
 const BUSY: ReadonlySet<DemoStatus> = new Set(["enabling", "disabling"]);
 
@@ -49,8 +49,9 @@ export function EnableProcessingBanner({ initial }: { initial: DemoState }) {
       body: "{}",
     }).catch(() => null);
     if (response && (response.status === 200 || response.status === 202)) {
-      const body = (await response.json()) as DemoTransition;
+      const body = (await response.json()) as DemoState;
       setStatus(body.status);
+      setError(body.error);
       if (BUSY.has(body.status) && body.job) setJobId(body.job.id);
       else router.refresh();
       return;
@@ -67,8 +68,10 @@ export function EnableProcessingBanner({ initial }: { initial: DemoState }) {
   }
 
   const busy = BUSY.has(status);
-  const progress = busy ? (job?.progress_percent ?? (jobId ? initial.job?.progress_percent : 0) ?? 0) : null;
-  const message = busy ? (job?.progress_message ?? initial.job?.progress_message ?? null) : null;
+  // Until the first event, the job as the server rendered it (a reload mid-operation).
+  const shown = job ?? (jobId && initial.job?.id === jobId ? fromDemoJob(initial.job) : null);
+  const progress = busy ? (shown?.progress ?? 0) : null;
+  const message = busy ? (shown?.message ?? null) : null;
 
   return (
     <section className="card" data-testid="demo-banner" data-status={status}>

@@ -16,7 +16,10 @@ export function PlatformConnectionButton({ platform }: { platform: Platform }) {
   const router = useRouter();
   const [status, setStatus] = useState<ConnectionStatus>(platform.connection_status);
   const [error, setError] = useState<string | null>(platform.connection_error);
-  const [jobId, setJobId] = useState<string | null>(null);
+  // A connection already under way when the page was rendered is followed from the start.
+  const [jobId, setJobId] = useState<string | null>(
+    BUSY.has(platform.connection_status) ? (platform.job?.id ?? null) : null,
+  );
 
   const job = useJobProgress(jobId, (finished) => {
     setJobId(null);
@@ -24,7 +27,7 @@ export function PlatformConnectionButton({ platform }: { platform: Platform }) {
       setStatus(status === "disconnecting" ? "disconnected" : "connected");
     } else {
       setStatus("error");
-      setError(finished.error_message ?? "The operation failed.");
+      setError(finished.error ?? "The operation failed.");
     }
     router.refresh();
   });
@@ -38,9 +41,10 @@ export function PlatformConnectionButton({ platform }: { platform: Platform }) {
       body: "{}",
     }).catch(() => null);
     if (response && (response.status === 200 || response.status === 202)) {
-      const body = (await response.json()) as { status?: ConnectionStatus; job?: { id: string } | null };
-      if (body.job) setJobId(body.job.id);
-      if (body.status) setStatus(body.status);
+      const body = (await response.json()) as Platform;
+      setStatus(body.connection_status);
+      setError(body.connection_error);
+      if (BUSY.has(body.connection_status) && body.job) setJobId(body.job.id);
       return;
     }
     setStatus(platform.connection_status);
@@ -51,7 +55,7 @@ export function PlatformConnectionButton({ platform }: { platform: Platform }) {
   return (
     <span data-testid="platform-connection" data-status={status}>
       <span className={`status status-${status}`}>{status}</span>
-      {busy && job && <span className="muted"> {job.progress_percent}%</span>}{" "}
+      {busy && job && <span className="muted"> {job.progress}%</span>}{" "}
       {status === "connected" ? (
         <button type="button" className="secondary" onClick={() => change("disconnect")}>
           Disconnect

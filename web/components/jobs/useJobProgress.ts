@@ -7,28 +7,49 @@
 
 import { useEffect, useRef, useState } from "react";
 
-import type { JobStatus } from "@/lib/types";
+import type { Job, JobEvent, JobProgress } from "@/lib/types";
 
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 const POLL_INTERVAL_MS = 1000;
 
-type Snapshot = Pick<JobStatus, "id" | "status" | "progress_percent" | "progress_message" | "version"> &
-  Partial<Pick<JobStatus, "error_message">>;
+/** A job_service event or status body, as the islands show it. */
+export function fromJobEvent(event: JobEvent): JobProgress {
+  return {
+    id: event.id,
+    status: event.status as JobProgress["status"],
+    progress: event.progress,
+    message: event.message,
+    error: event.error?.message ?? null,
+    version: event.version,
+  };
+}
 
-/** The job in an event or status body, whichever of the shapes job_service uses. */
-function jobFrom(data: unknown): Snapshot | null {
-  if (!data || typeof data !== "object") return null;
-  const record = data as Record<string, unknown>;
-  if (record.job && typeof record.job === "object") return jobFrom(record.job);
-  if (typeof record.status !== "string") return null;
-  return record as unknown as Snapshot;
+/** A job embedded in a demo_service answer, as the islands show it. */
+export function fromDemoJob(job: Job): JobProgress {
+  return {
+    id: job.id,
+    status: job.status,
+    progress: job.progress_percent,
+    message: job.progress_message,
+    error: job.error_message,
+    version: null,
+  };
+}
+
+function parseEvent(text: string): JobProgress | null {
+  try {
+    const event = JSON.parse(text) as JobEvent;
+    return typeof event.status === "string" ? fromJobEvent(event) : null;
+  } catch {
+    return null;
+  }
 }
 
 export function useJobProgress(
   jobId: string | null,
-  onFinish: (job: Snapshot) => void,
-): Snapshot | null {
-  const [job, setJob] = useState<Snapshot | null>(null);
+  onFinish: (job: JobProgress) => void,
+): JobProgress | null {
+  const [job, setJob] = useState<JobProgress | null>(null);
   const onFinishRef = useRef(onFinish);
   onFinishRef.current = onFinish;
 
@@ -45,10 +66,10 @@ export function useJobProgress(
       source?.close();
       clearTimeout(timer);
     };
-    const apply = (next: Snapshot | null) => {
-      if (done || !next || (next.id && next.id !== jobId)) return;
+    const apply = (next: JobProgress | null) => {
+      if (done || !next || next.id !== jobId) return;
       // Events and polls can cross; a lower version is older news.
-      if (typeof next.version === "number") {
+      if (next.version !== null) {
         if (next.version < version) return;
         version = next.version;
       }
@@ -67,26 +88,19 @@ export function useJobProgress(
         });
         if (response.status === 200) {
           etag = response.headers.get("etag");
-          apply(jobFrom(await response.json()));
+          apply(fromJobEvent((await response.json()) as JobEvent));
         }
       } catch {
         // Offline for a moment: the next poll tries again.
       }
       if (!done) timer = setTimeout(poll, POLL_INTERVAL_MS);
     };
-    const onEvent = (event: MessageEvent<string>) => {
-      try {
-        apply(jobFrom(JSON.parse(event.data)));
-      } catch {
-        // Not JSON: a comment or an event this page does not use.
-      }
-    };
+    const onEvent = (event: MessageEvent<string>) => apply(parseEvent(event.data));
 
     if (typeof EventSource === "function") {
       source = new EventSource(`/api/jobs/${encodeURIComponent(jobId)}/events`);
-      source.onmessage = onEvent;
+      // job_service names its events `job`.
       source.addEventListener("job", onEvent as EventListener);
-      source.addEventListener("status", onEvent as EventListener);
       source.onerror = () => {
         // The stream failed (or ended before a terminal state): poll instead.
         source?.close();
@@ -99,5 +113,5 @@ export function useJobProgress(
     return stop;
   }, [jobId]);
 
-  return job && job.id === jobId ? job : job && !job.id ? job : null;
+  return job && job.id === jobId ? job : null;
 }

@@ -9,20 +9,14 @@ import { PlatformConnectionButton } from "@/components/integrations/PlatformConn
 import { requireSession } from "@/lib/auth-server";
 import { getDashboard } from "@/lib/demo-server";
 import { formatCount, formatMoney } from "@/lib/format";
-import { getMetrics } from "@/lib/metrics-server";
 
 export const metadata: Metadata = { title: "Dashboard · pgstack" };
 
-const SERIES_DAYS = 7;
-
 export default async function DashboardPage() {
-  const { passport } = await requireSession();
-  // Both in parallel: one round trip's time to demo_service.
-  const [dashboard, recent] = await Promise.all([
-    getDashboard(passport),
-    getMetrics(passport, SERIES_DAYS),
-  ]);
-  const { totals } = dashboard.metrics;
+  const passport = (await requireSession()).passport.token;
+  // One round trip: demo_service answers everything this page shows in one call.
+  const dashboard = await getDashboard(passport);
+  const totals = dashboard.metrics;
 
   return (
     <main>
@@ -49,30 +43,6 @@ export default async function DashboardPage() {
             <dd data-testid="total-conversions">{formatCount(totals.conversions)}</dd>
           </div>
         </dl>
-        {recent.daily.length > 0 && (
-          <table>
-            <thead>
-              <tr>
-                <th>Day</th>
-                <th className="num">Impressions</th>
-                <th className="num">Clicks</th>
-                <th className="num">Spend</th>
-                <th className="num">Conversions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {recent.daily.map((day) => (
-                <tr key={day.day}>
-                  <td>{day.day}</td>
-                  <td className="num">{formatCount(day.impressions)}</td>
-                  <td className="num">{formatCount(day.clicks)}</td>
-                  <td className="num">{formatMoney(day.spend)}</td>
-                  <td className="num">{formatCount(day.conversions)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
       </section>
 
       <section className="card" data-testid="platforms">

@@ -10,5 +10,5 @@ export async function POST(request: Request): Promise<Response> {
   if (refused) return refused;
   const session = await sessionOrProblem();
   if (session instanceof Response) return session;
-  return relay(await changeDemoMode(session.passport, "disable"));
+  return relay(await changeDemoMode(session.passport.token, "disable"));
 }

@@ -7,5 +7,5 @@ import { relay } from "@/lib/upstream";
 export async function GET(): Promise<Response> {
   const session = await sessionOrProblem();
   if (session instanceof Response) return session;
-  return relay(await fetchDemoState(session.passport));
+  return relay(await fetchDemoState(session.passport.token));
 }

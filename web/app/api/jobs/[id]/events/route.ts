@@ -16,7 +16,7 @@ export async function GET(
   try {
     // Ends the stream to job_service as soon as the browser goes away.
     upstream = await openJobEvents(
-      session.passport,
+      session.passport.token,
       id,
       request.headers.get("last-event-id"),
       request.signal,

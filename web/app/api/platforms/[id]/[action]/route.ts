@@ -16,5 +16,5 @@ export async function POST(
   }
   const session = await sessionOrProblem();
   if (session instanceof Response) return session;
-  return relay(await changePlatformConnection(session.passport, id, action));
+  return relay(await changePlatformConnection(session.passport.token, id, action));
 }
