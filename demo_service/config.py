@@ -28,7 +28,7 @@ class TaskSettings(BaseSettings):
     )
     # Pause before each step of a demo task: 5 steps of 0.4 s make enabling take about 2 s,
     # long enough for people to watch "enabling" (0 in tests).
-    step_delay: float = Field(default=0.4, ge=0, le=60)
+    step_delay: float = Field(default=0.4, ge=0, le=10)
     # Test hook: the first N attempts of every demo task fail part-way through.
     fail_attempts: int = Field(default=0, ge=0)
 

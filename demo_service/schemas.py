@@ -6,9 +6,9 @@ document them in OpenAPI and the tests check the SQL-built JSON against them.
 
 import datetime as dt
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, computed_field
+from pydantic import BaseModel
 
 from shared.jobs import BackgroundJob
 
@@ -18,37 +18,57 @@ JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelling", "c
 
 
 class JobLinks(BaseModel):
+    self: str
     status: str
     events: str
 
 
-def job_links(job_id: uuid.UUID) -> JobLinks:
-    """Where job_service serves the job's small status and its event stream."""
-    return JobLinks(status=f"/v1/jobs/{job_id}/status", events=f"/v1/jobs/{job_id}/events")
+class JobError(BaseModel):
+    type: str
+    message: str | None
 
 
 class JobRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    """A job as job_service serves it (`GET /v1/jobs/{id}`), embedded: one shape everywhere."""
 
     id: uuid.UUID
     kind: str
     status: JobStatus
+    progress: int
+    message: str | None
     attempts: int
-    progress_percent: int
-    progress_message: str | None
-    error_type: str | None
-    error_message: str | None
+    result: Any | None
+    error: JobError | None
+    version: int
     created_at: dt.datetime
     updated_at: dt.datetime
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def links(self) -> JobLinks:
-        return job_links(self.id)
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    links: JobLinks
 
     @classmethod
     def of(cls, job: BackgroundJob | None) -> "JobRead | None":
-        return None if job is None else cls.model_validate(job)
+        if job is None:
+            return None
+        path = f"/v1/jobs/{job.id}"
+        return cls(
+            id=job.id,
+            kind=job.kind,
+            status=job.status,
+            progress=job.progress_percent,
+            message=job.progress_message,
+            attempts=job.attempts,
+            result=job.result,
+            error=JobError(type=job.error_type, message=job.error_message)
+            if job.error_type
+            else None,
+            version=job.version,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            links=JobLinks(self=path, status=f"{path}/status", events=f"{path}/events"),
+        )
 
 
 class DemoRead(BaseModel):

@@ -228,13 +228,17 @@ async def _announce_platform(
 
 # Metrics and the dashboard: JSON built by Postgres in one statement each, sent as it is.
 
-# A job as JobRead renders it; `{j}` is the alias of background_jobs in the query.
+# A job as schemas.JobRead renders it; `{j}` is the alias of background_jobs in the query.
 _JOB_JSON = """json_build_object(
-    'id', {j}.id, 'kind', {j}.kind, 'status', {j}.status, 'attempts', {j}.attempts,
-    'progress_percent', {j}.progress_percent, 'progress_message', {j}.progress_message,
-    'error_type', {j}.error_type, 'error_message', {j}.error_message,
-    'created_at', {j}.created_at, 'updated_at', {j}.updated_at,
-    'links', json_build_object('status', '/v1/jobs/' || {j}.id || '/status',
+    'id', {j}.id, 'kind', {j}.kind, 'status', {j}.status,
+    'progress', {j}.progress_percent, 'message', {j}.progress_message,
+    'attempts', {j}.attempts, 'result', {j}.result,
+    'error', CASE WHEN {j}.error_type IS NOT NULL THEN
+        json_build_object('type', {j}.error_type, 'message', {j}.error_message) END,
+    'version', {j}.version, 'created_at', {j}.created_at, 'updated_at', {j}.updated_at,
+    'started_at', {j}.started_at, 'finished_at', {j}.finished_at,
+    'links', json_build_object('self', '/v1/jobs/' || {j}.id,
+                               'status', '/v1/jobs/' || {j}.id || '/status',
                                'events', '/v1/jobs/' || {j}.id || '/events'))"""
 
 METRICS_SQL = text(

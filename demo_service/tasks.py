@@ -6,8 +6,8 @@ after a crash at any step converges. The last step moves the state and records t
 result in the same transaction. When the last attempt fails, the state becomes `failed`
 (`error` for a connection) with the reason, and the user can start again.
 
-Tasks open SQLAlchemy sessions on the database the worker serves (the URL of its queue pool):
-the worker runs every service's tasks and knows no service's settings.
+Tasks use the worker's task kit (`shared.jobs`: sessions, timeout, back-off, result and error
+recording); their own knobs come from the worker's environment (config.TaskSettings).
 """
 
 import asyncio
@@ -18,48 +18,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import procrastinate
-from procrastinate import JobContext, RetryStrategy
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from procrastinate import JobContext
+from procrastinate.retry import BaseRetryStrategy
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from demo_service import service
 from demo_service.config import TaskSettings
 from demo_service.errors import SimulatedFailure
 from shared import jobs, queue
-from shared.settings import sqlalchemy_url
 
 logger = logging.getLogger(__name__)
 
 blueprint = procrastinate.Blueprint()
 
-# Attempts after the first; the waits are short because a person is watching.
-DEMO_RETRY = RetryStrategy(max_attempts=2, wait=1)
-CONNECT_RETRY = RetryStrategy(max_attempts=1, wait=1)
-DISCONNECT_RETRY = RetryStrategy(max_attempts=5, wait=1)
-
-_sessionmakers: dict[str, async_sessionmaker[AsyncSession]] = {}
-
-
-def _sessions(context: JobContext) -> async_sessionmaker[AsyncSession]:
-    """Sessions on the worker's database: the worker's own sessionmaker when it passes one in
-    the job context (`pgstack worker` does), else one small engine per database URL."""
-    maker = context.additional_context.get("sessionmaker")
-    if isinstance(maker, async_sessionmaker):
-        return maker
-    connector = context.app.connector
-    assert isinstance(connector, procrastinate.PsycopgConnector)
-    url = str(connector.pool.conninfo)
-    if url not in _sessionmakers:
-        engine = create_async_engine(sqlalchemy_url(url), pool_size=2, max_overflow=8)
-        _sessionmakers[url] = async_sessionmaker(engine, expire_on_commit=False)
-    return _sessionmakers[url]
-
-
-async def dispose_engines() -> None:
-    """Close the connections of the engines made here (a test's end, a worker's shutdown)."""
-    makers = list(_sessionmakers.values())
-    _sessionmakers.clear()
-    for maker in makers:
-        await maker.kw["bind"].dispose()
+# Runs in all, the first included; the waits are short because a person is watching.
+DEMO_RETRY = jobs.Backoff(attempts=3, first=1, cap=5)
+CONNECT_RETRY = jobs.Backoff(attempts=2, first=1, cap=5)
+DISCONNECT_RETRY = jobs.Backoff(attempts=5, first=1, cap=10)
+# Far above a run's normal length (5 steps of at most DEMO_STEP_DELAY, 10 s, plus the SQL).
+TIMEOUT_SECONDS = 120
 
 
 class Superseded(Exception):
@@ -72,11 +49,10 @@ Claim = Callable[[AsyncSession], Awaitable[bool]]
 
 @dataclass(frozen=True)
 class _Run:
-    """One attempt of a job: its settings, its sessions and its claim on the state."""
+    """One attempt of a job: its settings and its claim on the state."""
 
     context: JobContext
     settings: TaskSettings
-    sessions: async_sessionmaker[AsyncSession]
     claim: Claim
 
     @property
@@ -89,7 +65,13 @@ class _Run:
     async def step(self) -> AsyncIterator[AsyncSession]:
         """Pause (DEMO_STEP_DELAY), then one transaction holding the claimed state."""
         await asyncio.sleep(self.settings.step_delay)
-        async with self.sessions.begin() as session:
+        async with self.transaction() as session:
+            yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One transaction holding the claimed state, committed at the end of the block."""
+        async with jobs.session(self.context) as session:
             if not await self.claim(session):
                 raise Superseded()
             yield session
@@ -102,7 +84,7 @@ class _Run:
             )
 
 
-def _is_last_attempt(strategy: RetryStrategy, context: JobContext, exc: Exception) -> bool:
+def _is_last_attempt(strategy: BaseRetryStrategy, context: JobContext, exc: Exception) -> bool:
     return strategy.get_retry_exception(exc, context.job) is None
 
 
@@ -117,18 +99,18 @@ def _demo_run(context: JobContext, *, user_id: int, moving: str) -> _Run:
         )
 
     job_id = context.job.id or 0
-    return _Run(context, TaskSettings(), _sessions(context), claim)
+    return _Run(context, TaskSettings(), claim)
 
 
 async def _fail_demo(run: _Run, *, user_id: int, moving: str, reason: str) -> None:
-    async with run.sessions.begin() as session:
+    async with jobs.session(run.context) as session:
         await service.fail_demo(
             session, user_id=user_id, procrastinate_job_id=run.job_id, moving=moving, reason=reason
         )
 
 
-@blueprint.task(name="enable", pass_context=True, retry=DEMO_RETRY)
-async def enable(context: JobContext, user_id: int) -> dict[str, Any]:
+@jobs.task(blueprint, name="enable", queue="demo", timeout=TIMEOUT_SECONDS, retry=DEMO_RETRY)
+async def enable(context: JobContext, *, user_id: int) -> dict[str, Any]:
     """Create the demo workspace: 4 connected platforms and 90 days of metrics each."""
     run = _demo_run(context, user_id=user_id, moving="enabling")
     try:
@@ -145,9 +127,7 @@ async def enable(context: JobContext, user_id: int) -> dict[str, Any]:
                 await jobs.report_progress(
                     session, run.job_id, 20 + 15 * done, f"Generated metrics for {platform.name}"
                 )
-        async with run.sessions.begin() as session:
-            if not await run.claim(session):
-                raise Superseded()
+        async with run.transaction() as session:
             result = {
                 "platforms": len(platform_ids),
                 "metric_rows": await service.count_demo_metrics(session, user_id=user_id),
@@ -165,8 +145,8 @@ async def enable(context: JobContext, user_id: int) -> dict[str, Any]:
         raise
 
 
-@blueprint.task(name="disable", pass_context=True, retry=DEMO_RETRY)
-async def disable(context: JobContext, user_id: int) -> dict[str, Any]:
+@jobs.task(blueprint, name="disable", queue="demo", timeout=TIMEOUT_SECONDS, retry=DEMO_RETRY)
+async def disable(context: JobContext, *, user_id: int) -> dict[str, Any]:
     """Remove exactly the demo workspace: demo platforms and their metrics, nothing else."""
     run = _demo_run(context, user_id=user_id, moving="disabling")
     try:
@@ -203,11 +183,13 @@ def _platform_run(context: JobContext, *, platform_id: int, moving: str) -> tupl
         return user_id is not None
 
     job_id = context.job.id or 0
-    return _Run(context, TaskSettings(), _sessions(context), claim), owner
+    return _Run(context, TaskSettings(), claim), owner
 
 
-@blueprint.task(name="connect_platform", pass_context=True, retry=CONNECT_RETRY)
-async def connect_platform(context: JobContext, platform_id: int) -> dict[str, Any]:
+@jobs.task(
+    blueprint, name="connect_platform", queue="demo", timeout=TIMEOUT_SECONDS, retry=CONNECT_RETRY
+)
+async def connect_platform(context: JobContext, *, platform_id: int) -> dict[str, Any]:
     """Stand-in for the OAuth handshake: `connected`, or `error` with the reason."""
     run, owner = _platform_run(context, platform_id=platform_id, moving="connecting")
     try:
@@ -226,7 +208,7 @@ async def connect_platform(context: JobContext, platform_id: int) -> dict[str, A
         return {"superseded": True}
     except Exception as exc:
         if _is_last_attempt(CONNECT_RETRY, context, exc):
-            async with run.sessions.begin() as session:
+            async with jobs.session(context) as session:
                 if await run.claim(session):
                     await service.set_connection_status(
                         session,
@@ -239,8 +221,14 @@ async def connect_platform(context: JobContext, platform_id: int) -> dict[str, A
         raise
 
 
-@blueprint.task(name="disconnect_platform", pass_context=True, retry=DISCONNECT_RETRY)
-async def disconnect_platform(context: JobContext, platform_id: int) -> dict[str, Any]:
+@jobs.task(
+    blueprint,
+    name="disconnect_platform",
+    queue="demo",
+    timeout=TIMEOUT_SECONDS,
+    retry=DISCONNECT_RETRY,
+)
+async def disconnect_platform(context: JobContext, *, platform_id: int) -> dict[str, Any]:
     """Forget the platform's credentials (a stand-in): the platform ends `disconnected`."""
     run, owner = _platform_run(context, platform_id=platform_id, moving="disconnecting")
     try:

@@ -9,7 +9,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from demo_service import tasks
 from demo_service.app import create_app
 from demo_service.config import Settings
 from deploy.worker import WorkerSettings, run_worker
@@ -68,4 +67,3 @@ async def worker(db_url: str) -> AsyncIterator[None]:
     running.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await running
-    await tasks.dispose_engines()

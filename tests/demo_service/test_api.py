@@ -9,7 +9,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import event
 
-from demo_service.schemas import DashboardRead, DemoRead, MetricsRead, PlatformRead
+from demo_service.schemas import DashboardRead, DemoRead, JobRead, MetricsRead, PlatformRead
+from job_service.schemas import JobRead as JobServiceJobRead
 from tests.demo_service.conftest import ClientFor
 from tests.demo_service.kit import (
     create_platform,
@@ -122,7 +123,7 @@ class TestEnable:
         async def finished() -> bool:
             demo = DemoRead.model_validate((await other_tab.get("/v1/demo")).json())
             assert demo.job is not None
-            seen.append((demo.status, demo.job.progress_percent))
+            seen.append((demo.status, demo.job.progress))
             return demo.status == "enabled"
 
         await eventually(finished, within=30, every=0.05)
@@ -563,3 +564,14 @@ class TestDashboard:
         assert response.status_code == 200
         assert len(response.json()["platforms"]) == 1
         assert len(statements) == 1
+
+
+def test_an_embedded_job_has_the_shape_job_service_serves() -> None:
+    """A client reads a job the same way from the dashboard and from job_service."""
+
+    def shape(model: type[Any]) -> dict[str, str]:
+        return {name: str(field.annotation) for name, field in model.model_fields.items()}
+
+    ours, theirs = shape(JobRead), shape(JobServiceJobRead)
+    assert ours.keys() == theirs.keys()
+    assert {k for k in ours if ours[k] != theirs[k]} <= {"status", "links", "error"}
