@@ -15,29 +15,14 @@ from tests.demo_service.conftest import ClientFor
 from tests.demo_service.kit import (
     create_platform,
     create_user,
+    demo_status,
     eventually,
     mint_passport,
     query,
+    workspace,
 )
 
 pytestmark = pytest.mark.timeout(120)
-
-
-async def demo_status(db_url: str, user_id: int) -> str:
-    rows = await query(db_url, "SELECT demo_mode_status FROM users WHERE id = %s", user_id)
-    return str(rows[0][0])
-
-
-async def workspace(db_url: str, user_id: int) -> tuple[int, int]:
-    """(demo platforms, their metric rows) of the user."""
-    rows = await query(
-        db_url,
-        "SELECT count(DISTINCT p.id), count(m.id) FROM platforms p"
-        " LEFT JOIN daily_metrics m ON m.platform_id = p.id"
-        " WHERE p.user_id = %s AND p.is_demo",
-        user_id,
-    )
-    return int(rows[0][0]), int(rows[0][1])
 
 
 async def set_demo_status(db_url: str, user_id: int, *path: str) -> None:
