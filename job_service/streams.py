@@ -297,7 +297,7 @@ async def _user_events(
                     yield _user_job_event(cursor, job)
             elif event.get("type") == "job":
                 if cursor.is_new(event["id"], event["version"]):
-                    cursor.add(event["id"], event["version"], event["updated_at"])
+                    cursor.add(event["id"], event["version"], int(event["updated_at"]))
                     yield sse(_change_json(event), event="job", id=str(cursor))
             else:
                 yield sse(_change_json(event), event=str(event.get("type")), id=str(cursor))

@@ -23,7 +23,7 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -315,6 +315,34 @@ async def enqueue(
     )
     assert job is not None
     return job
+
+
+async def enqueue_many(
+    session: AsyncSession, kind: str, user_id: int | None, args_list: Sequence[dict[str, Any]]
+) -> list[uuid.UUID]:
+    """Create one job per `args` of `args_list` in the session's transaction, in three
+    statements whatever their number (no idempotency keys); returns their ids in order."""
+    deferrer = deferrer_for(kind)
+    ids = [uuid.uuid4() for _ in args_list]
+    await session.execute(
+        insert(BackgroundJob),
+        [
+            {"id": job_id, "kind": kind, "user_id": user_id, "args": args}
+            for job_id, args in zip(ids, args_list, strict=True)
+        ],
+    )
+    deferrer.connection = await psycopg_connection(session)
+    # Queue ids come from one sequence in the order of the batch: sorted, they match it.
+    procrastinate_ids = sorted(await deferrer.batch_defer_async(*args_list))
+    await session.execute(
+        text(
+            "UPDATE background_jobs SET procrastinate_job_id = batch.procrastinate_id"
+            " FROM unnest(CAST(:ids AS uuid[]), CAST(:procrastinate_ids AS bigint[]))"
+            " AS batch(id, procrastinate_id) WHERE background_jobs.id = batch.id"
+        ),
+        {"ids": ids, "procrastinate_ids": procrastinate_ids},
+    )
+    return ids
 
 
 def deferrer_for(kind: str) -> JobDeferrer:

@@ -95,6 +95,26 @@ class TestEnqueue:
         assert counts(db_url, user_id) == (0, 0)
 
 
+class TestEnqueueMany:
+    async def test_each_row_is_linked_to_the_queue_job_of_its_own_arguments(
+        self, db_url: str, engine: AsyncEngine
+    ) -> None:
+        user_id = make_user(db_url)
+        async with AsyncSession(engine) as session:
+            ids = await jobs.enqueue_many(
+                session, "jobs:noop", user_id, [{"i": i} for i in range(50)]
+            )
+            await session.commit()
+        with psycopg.connect(db_url) as conn:
+            rows = conn.execute(
+                "SELECT b.id, b.args, p.args FROM background_jobs b"
+                " JOIN procrastinate_jobs p ON p.id = b.procrastinate_job_id WHERE b.user_id = %s",
+                (user_id,),
+            ).fetchall()
+        by_id = {row[0]: (row[1], row[2]) for row in rows}
+        assert [by_id[job_id] for job_id in ids] == [({"i": i}, {"i": i}) for i in range(50)]
+
+
 class TestBackoff:
     def test_waits_double_from_the_first_up_to_the_cap_then_stop(self) -> None:
         backoff = jobs.Backoff(attempts=6, first=1, cap=5)

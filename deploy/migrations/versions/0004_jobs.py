@@ -47,7 +47,8 @@ BEGIN
         'progress', NEW.progress_percent,
         'message', left(NEW.progress_message, 200),
         'version', NEW.version,
-        'updated_at', floor(extract(epoch FROM NEW.updated_at) * 1000)::bigint
+        -- epoch milliseconds, to the microsecond: clients measure delivery with it
+        'updated_at', round(extract(epoch FROM NEW.updated_at) * 1000, 3)
     )::text);
     RETURN NEW;
 END;

@@ -1,0 +1,360 @@
+# The benchmark drives worker processes; blocking on them is part of what it measures.
+# ruff: noqa: ASYNC220
+"""Benchmark of the job pipeline against bare Procrastinate, in one run on this machine.
+
+    uv run python bench/jobs.py [--jobs 10000] [--concurrency 10]
+
+Uses DATABASE_URL's server, else the embedded cluster under .pgstack/ (as the tests do), in
+throwaway databases. Measures:
+1. drain: N no-op jobs through the whole pipeline (enqueue in batches of 100 with the
+   `background_jobs` row, the status trigger, NOTIFY job_events, `pgstack worker` with its
+   middleware) and through bare Procrastinate (default connector, a database with its schema
+   only, `App.run_worker_async`), both at the same concurrency, workers as separate
+   processes; jobs/s = N / (first start .. last finish, from procrastinate_events);
+2. the pipeline with 2 worker processes;
+3. latency from the enqueue's COMMIT returning to the task's code starting (one job at a time);
+4. latency from a status change (its `updated_at`) to an SSE client of job_service receiving it.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import procrastinate
+import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from procrastinate.schema import SchemaManager
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+import bench_tasks  # noqa: E402
+
+import job_service.tasks  # noqa: E402
+from deploy import migrate  # noqa: E402
+from deploy.embedded import EmbeddedPostgres  # noqa: E402
+from shared import jobs  # noqa: E402
+from shared.settings import plain_database_url, sqlalchemy_url  # noqa: E402
+from shared.testing import create_database, database_url, drop_database  # noqa: E402
+
+assert bench_tasks.stamp
+assert job_service.tasks.noop
+QUIET = {"LOG_LEVEL": "WARNING"}
+
+
+def env(db_url: str, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "bench")]),
+        "DATABASE_URL": db_url,
+        **QUIET,
+        **extra,
+    }
+
+
+def make_user(db_url: str) -> int:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "INSERT INTO users (email, hashed_password) VALUES (%s, 'x') RETURNING id",
+            (f"bench-{uuid.uuid4().hex}@example.com",),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def enqueue_batches(db_url: str, kind: str, user_id: int, count: int) -> float:
+    """Enqueue `count` jobs, 100 per transaction; returns jobs/s."""
+    engine = create_async_engine(sqlalchemy_url(db_url))
+    started = time.perf_counter()
+    for offset in range(0, count, 100):
+        async with AsyncSession(engine) as session:
+            batch = [{"i": i} for i in range(offset, min(count, offset + 100))]
+            await jobs.enqueue_many(session, kind, user_id, batch)
+            await session.commit()
+    elapsed = time.perf_counter() - started
+    await engine.dispose()
+    return count / elapsed
+
+
+def drain_rate(db_url: str, task_name: str) -> tuple[int, float]:
+    """Jobs finished and jobs/s between the first start and the last finish."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            """
+            SELECT count(*) FILTER (WHERE e.type = 'succeeded'),
+                   extract(epoch FROM max(e.at) FILTER (WHERE e.type = 'succeeded')
+                                     - min(e.at) FILTER (WHERE e.type = 'started'))
+            FROM procrastinate_events e JOIN procrastinate_jobs j ON j.id = e.job_id
+            WHERE j.task_name = %s
+            """,
+            (task_name,),
+        ).fetchone()
+    assert row is not None
+    done, seconds = row
+    return done, done / float(seconds)
+
+
+def wait_drained(db_url: str, task_name: str, count: int, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with psycopg.connect(db_url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM procrastinate_jobs WHERE task_name = %s"
+                " AND status = 'succeeded'",
+                (task_name,),
+            ).fetchone()
+        if row and row[0] >= count:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{task_name}: not drained in {timeout} s")
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        process.wait(30)
+
+
+async def pipeline_drain(
+    server: str, template: str, n: int, concurrency: int, workers: int
+) -> dict[str, float]:
+    db_url = create_database(server, template=template, prefix="bench")
+    try:
+        user_id = make_user(db_url)
+        enqueue_rate = await enqueue_batches(db_url, "jobs:noop", user_id, n)
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-m", "deploy", "worker"],
+                cwd=ROOT,
+                env=env(db_url, WORKER_CONCURRENCY=str(concurrency)),
+            )
+            for _ in range(workers)
+        ]
+        try:
+            wait_drained(db_url, "jobs:noop", n)
+        finally:
+            stop(processes)
+        done, rate = drain_rate(db_url, "jobs:noop")
+        with psycopg.connect(db_url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM background_jobs WHERE status = 'succeeded'"
+            ).fetchone()
+        assert row is not None
+        assert row[0] == n, f"{row[0]} rows succeeded of {n}"
+        return {"done": done, "jobs_per_s": rate, "enqueue_per_s": enqueue_rate}
+    finally:
+        drop_database(db_url)
+
+
+def bare_worker(db_url: str, concurrency: int) -> None:
+    """A bare Procrastinate worker: default connector, a no-op task, exits when drained."""
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=db_url))
+
+    @app.task(name="noop")
+    async def noop(**args: Any) -> None:
+        pass
+
+    async def run() -> None:
+        async with app.open_async():
+            await app.run_worker_async(concurrency=concurrency, wait=False)
+
+    asyncio.run(run())
+
+
+async def bare_drain(server: str, n: int, concurrency: int) -> dict[str, float]:
+    db_url = create_database(server, prefix="bare")
+    try:
+        with psycopg.connect(db_url) as conn:
+            conn.execute(SchemaManager.get_schema().encode())
+        app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=db_url))
+        task = app.task(name="noop")(_noop)
+        started = time.perf_counter()
+        async with app.open_async():
+            for offset in range(0, n, 100):
+                await task.batch_defer_async(
+                    *({"i": i} for i in range(offset, min(n, offset + 100)))
+                )
+        enqueue_rate = n / (time.perf_counter() - started)
+        process = subprocess.Popen(
+            [sys.executable, __file__, "bare-worker", db_url, str(concurrency)],
+            cwd=ROOT,
+            env=env(db_url),
+        )
+        process.wait(600)
+        done, rate = drain_rate(db_url, "noop")
+        assert done == n, f"{done} of {n}"
+        return {"done": done, "jobs_per_s": rate, "enqueue_per_s": enqueue_rate}
+    finally:
+        drop_database(db_url)
+
+
+async def _noop(**args: Any) -> None:
+    pass
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "n": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 2),
+        "max_ms": round(ordered[-1] * 1000, 2),
+    }
+
+
+async def start_latency(server: str, template: str, samples: int) -> dict[str, float]:
+    """COMMIT returned -> the task's code started, one job at a time, a worker idle."""
+    db_url = create_database(server, template=template, prefix="bench")
+    engine = create_async_engine(sqlalchemy_url(db_url))
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "deploy", "worker"],
+        cwd=ROOT,
+        env=env(db_url, WORKER_IMPORT_PATHS="bench_tasks", WORKER_CONCURRENCY="10"),
+    )
+    try:
+        user_id = make_user(db_url)
+        await asyncio.sleep(2)  # the worker is up and listening
+        committed: dict[uuid.UUID, float] = {}
+        for _ in range(samples):
+            async with AsyncSession(engine, expire_on_commit=False) as session:
+                job = await jobs.enqueue(session, "bench:stamp", user_id, {})
+                await session.commit()
+            committed[job.id] = time.time()
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(1)
+        with psycopg.connect(db_url) as conn:
+            rows = conn.execute(
+                "SELECT id, result FROM background_jobs WHERE kind = 'bench:stamp'"
+                " AND status = 'succeeded'"
+            ).fetchall()
+        return percentiles([float(result) - committed[job_id] for job_id, result in rows])
+    finally:
+        stop([worker])
+        await engine.dispose()
+        drop_database(db_url)
+
+
+async def sse_latency(server: str, template: str, samples: int) -> dict[str, float]:
+    """A status change's `updated_at` -> an SSE client of job_service receiving it."""
+    db_url = create_database(server, template=template, prefix="bench")
+    engine = create_async_engine(sqlalchemy_url(db_url))
+    key = Ed25519PrivateKey.generate()
+    public = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
+    jwks = json.dumps({"keys": [{**public, "kid": "bench", "alg": "EdDSA"}]})
+    port = "18093"
+    server_process = subprocess.Popen(
+        [sys.executable, "-m", "deploy", "serve", "jobs", "--port", port],
+        cwd=ROOT,
+        env=env(db_url, PASSPORT_JWKS=jwks, PGSTACK_ENV="test"),
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "deploy", "worker"],
+        cwd=ROOT,
+        env=env(db_url, WORKER_IMPORT_PATHS="bench_tasks", WORKER_CONCURRENCY="10"),
+    )
+    delays: list[float] = []
+    try:
+        user_id = make_user(db_url)
+        now = int(time.time())
+        passport = jwt.encode(
+            {
+                "sub": str(user_id),
+                "sid": str(uuid.uuid4()),
+                "aud": "pgstack",
+                "iat": now,
+                "exp": now + 3600,
+            },
+            key,
+            algorithm="EdDSA",
+            headers={"kid": "bench"},
+        )
+        await asyncio.sleep(3)  # server and worker up
+
+        async def listen() -> None:
+            async with (
+                httpx.AsyncClient(timeout=None) as client,
+                client.stream(
+                    "GET",
+                    f"http://127.0.0.1:{port}/v1/events",
+                    headers={"Authorization": f"Bearer {passport}"},
+                ) as response,
+            ):
+                async for line in response.aiter_lines():
+                    if line.startswith("data: "):
+                        received = time.time()
+                        data = json.loads(line[6:])
+                        # Worker changes only: single-statement transactions, so updated_at
+                        # (the transaction's start) is within a fraction of a ms of the commit.
+                        if data.get("status") in ("running", "succeeded") and "updated_at" in data:
+                            changed = data["updated_at"]
+                            if isinstance(changed, (int, float)):
+                                delays.append(received - changed / 1000)
+
+        listener = asyncio.create_task(listen())
+        await asyncio.sleep(1)
+        for _ in range(samples):
+            async with AsyncSession(engine) as session:
+                await jobs.enqueue(session, "bench:stamp", user_id, {})
+                await session.commit()
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(2)
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+        return percentiles(delays)
+    finally:
+        stop([worker, server_process])
+        await engine.dispose()
+        drop_database(db_url)
+
+
+async def main(n: int, concurrency: int) -> None:
+    url = os.environ.get("DATABASE_URL") or EmbeddedPostgres(ROOT / ".pgstack").start()
+    server = database_url(plain_database_url(url), "postgres")
+    template_url = create_database(server, prefix="benchtemplate")
+    migrate.upgrade(template_url)
+    template = template_url.rpartition("/")[2]
+    results: dict[str, Any] = {}
+    try:
+        results["bare"] = await bare_drain(server, n, concurrency)
+        results["pipeline"] = await pipeline_drain(server, template, n, concurrency, workers=1)
+        results["pipeline_2_workers"] = await pipeline_drain(
+            server, template, n, concurrency, workers=2
+        )
+        results["ratio_pipeline_to_bare"] = round(
+            results["pipeline"]["jobs_per_s"] / results["bare"]["jobs_per_s"], 3
+        )
+        results["enqueue_to_start"] = await start_latency(server, template, 300)
+        results["change_to_sse"] = await sse_latency(server, template, 300)
+    finally:
+        drop_database(template_url)
+    for name, value in results.items():
+        if isinstance(value, dict):
+            value = {
+                k: round(v, 1) if isinstance(v, float) and k.endswith("_per_s") else v
+                for k, v in value.items()
+            }
+        print(f"{name}: {value}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "bare-worker":
+        bare_worker(sys.argv[2], int(sys.argv[3]))
+        sys.exit(0)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=10)
+    args = parser.parse_args()
+    asyncio.run(main(args.jobs, args.concurrency))
