@@ -281,7 +281,14 @@ async def sse_latency(server: str, template: str, samples: int) -> dict[str, flo
             algorithm="EdDSA",
             headers={"kid": "bench"},
         )
-        await asyncio.sleep(3)  # server and worker up
+        async with httpx.AsyncClient() as client:  # the server is up
+            for _ in range(100):
+                try:
+                    if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
 
         async def listen() -> None:
             async with (
@@ -328,25 +335,33 @@ async def main(n: int, concurrency: int) -> None:
     template = template_url.rpartition("/")[2]
     results: dict[str, Any] = {}
     try:
-        results["bare"] = await bare_drain(server, n, concurrency)
-        results["pipeline"] = await pipeline_drain(server, template, n, concurrency, workers=1)
-        results["pipeline_2_workers"] = await pipeline_drain(
-            server, template, n, concurrency, workers=2
+        results["bare"] = report("bare", await bare_drain(server, n, concurrency))
+        results["pipeline"] = report(
+            "pipeline", await pipeline_drain(server, template, n, concurrency, workers=1)
         )
-        results["ratio_pipeline_to_bare"] = round(
-            results["pipeline"]["jobs_per_s"] / results["bare"]["jobs_per_s"], 3
+        report(
+            "pipeline_2_workers",
+            await pipeline_drain(server, template, n, concurrency, workers=2),
         )
-        results["enqueue_to_start"] = await start_latency(server, template, 300)
-        results["change_to_sse"] = await sse_latency(server, template, 300)
+        report(
+            "ratio_pipeline_to_bare",
+            round(results["pipeline"]["jobs_per_s"] / results["bare"]["jobs_per_s"], 3),
+        )
+        report("enqueue_to_start", await start_latency(server, template, 300))
+        report("change_to_sse", await sse_latency(server, template, 300))
     finally:
         drop_database(template_url)
-    for name, value in results.items():
-        if isinstance(value, dict):
-            value = {
-                k: round(v, 1) if isinstance(v, float) and k.endswith("_per_s") else v
-                for k, v in value.items()
-            }
-        print(f"{name}: {value}")
+
+
+def report(name: str, value: Any) -> Any:
+    shown = value
+    if isinstance(value, dict):
+        shown = {
+            k: round(v, 1) if isinstance(v, float) and k.endswith("_per_s") else v
+            for k, v in value.items()
+        }
+    print(f"{name}: {shown}", flush=True)
+    return value
 
 
 if __name__ == "__main__":

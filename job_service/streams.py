@@ -28,10 +28,13 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from job_service.errors import JobNotFound
@@ -41,6 +44,7 @@ from shared.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, BackgroundJob
 from shared.listener import Listener
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Put in a stream's queue when it may have missed notifications: re-read the state.
 RESYNC: dict[str, Any] = {"type": "resync"}
@@ -176,7 +180,7 @@ async def _job_events(
                 continue
             if event is RESYNC or event["status"] in TERMINAL_STATUSES:
                 # The full row: the result or error comes with the terminal state.
-                job = await _read_job(sessionmaker, job.id, user_id)
+                job = await _patiently(partial(_read_job, sessionmaker, job.id, user_id))
                 if job.version > sent:
                     yield sse(_job_json(job), event="job", id=job.version)
                     sent = job.version
@@ -187,6 +191,17 @@ async def _job_events(
             sent = event["version"]
     finally:
         subscription.close()
+
+
+async def _patiently(read: Callable[[], Awaitable[T]], every: float = 0.5) -> T:
+    """Read again until the database answers: an open stream outlives a database restart
+    (the first attempts may meet connections the restart broke, or no server at all)."""
+    while True:
+        try:
+            return await read()
+        except (DBAPIError, psycopg.OperationalError) as exc:
+            logger.info("stream read failed, retrying: %s", exc.__class__.__name__)
+            await asyncio.sleep(every)
 
 
 async def _read_job(
@@ -293,7 +308,7 @@ async def _user_events(
             if event is None:
                 yield ": keep-alive\n\n"
             elif event is RESYNC:
-                for job in await _changed_jobs(sessionmaker, user_id, cursor):
+                for job in await _patiently(lambda: _changed_jobs(sessionmaker, user_id, cursor)):
                     yield _user_job_event(cursor, job)
             elif event.get("type") == "job":
                 if cursor.is_new(event["id"], event["version"]):
