@@ -5,6 +5,7 @@ the reference web app (`web/`, built if its sources changed) on http://localhost
 `PGSTACK_WEB=0` leaves the web app out.
 """
 
+import asyncio
 import contextlib
 import fcntl
 import hashlib
@@ -20,6 +21,7 @@ from types import FrameType
 
 import httpx
 
+from auth_service.demo_user import ensure_demo_user
 from deploy import migrate
 from deploy.cli import SERVICES
 from deploy.embedded import EmbeddedPostgres, NoPostgres
@@ -204,6 +206,7 @@ def main() -> int:
         database_url = embedded.start()
     print(f"database  {database_url}", flush=True)
     migrate.upgrade(database_url)
+    email, password = asyncio.run(ensure_demo_user(database_url))
 
     stack = Stack(stack_env(database_url))
     with_web = web_wanted()
@@ -227,6 +230,7 @@ def main() -> int:
             print(f"{name:<9} http://127.0.0.1:{port(name)}  (docs: /docs)", flush=True)
         if with_web:
             print(f"web       http://localhost:{web_port()}", flush=True)
+        print(f"login     {email} / {password}", flush=True)
         print("ready: Ctrl-C stops everything", flush=True)
         while True:
             stack.check_alive()

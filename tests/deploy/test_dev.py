@@ -47,6 +47,8 @@ def test_dev_reaches_ready_and_ctrl_c_leaves_nothing_running(tmp_path: Path) -> 
             if line.startswith("ready"):
                 break
         assert any(line.startswith("ready") for line in lines), lines
+        # The demo account's login is printed, for a first look at the app.
+        assert any(line.startswith("login ") and " / " in line for line in lines), lines
         children = psutil.Process(dev.pid).children(recursive=True)
         assert len(children) >= 4  # three services and a worker
         for port in ports:

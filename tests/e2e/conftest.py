@@ -73,6 +73,7 @@ def stack(
             demo=f"http://127.0.0.1:{8002 + offset}",
             jobs=f"http://127.0.0.1:{8003 + offset}",
             database_url=database_url,
+            demo_login=_printed_login(lines),
         )
     finally:
         dev.send_signal(signal.SIGINT)
@@ -85,6 +86,12 @@ def stack(
             drain.join(timeout=5)
         dev.stdout.close()
         drop_database(database_url)
+
+
+def _printed_login(lines: list[str]) -> tuple[str, str]:
+    [line] = [line for line in lines if line.startswith("login ")]
+    email, _, password = line.removeprefix("login ").strip().partition(" / ")
+    return email, password
 
 
 def _drain(stream: object, path: Path) -> None:

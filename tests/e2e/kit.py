@@ -37,6 +37,7 @@ class Stack:
     demo: str
     jobs: str
     database_url: str
+    demo_login: tuple[str, str]  # as `pgstack dev` printed it
 
     def register(self) -> str:
         """A new account (through auth_service's API); returns its email."""
@@ -85,10 +86,10 @@ def launch(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-def log_in(page: Page, email: str) -> None:
+def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
     """Sign in through the login form, as a person would, and land on the dashboard."""
     page.goto("/login")
     page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url("**/dashboard")

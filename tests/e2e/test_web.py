@@ -81,6 +81,15 @@ def test_without_a_cookie_the_dashboard_redirects_to_login(page: Page) -> None:
     assert page.locator("[data-testid=login-form]").is_visible()
 
 
+def test_the_demo_login_printed_by_pgstack_dev_opens_the_dashboard(
+    stack: Stack, page: Page
+) -> None:
+    """`make dev` prints a demo login; typed into the login form, it opens the dashboard."""
+    email, password = stack.demo_login
+    log_in(page, email, password)
+    assert page.locator("[data-testid=user-email]").inner_text() == "Demo User"
+
+
 def test_login_sets_a_cookie_that_script_cannot_read(
     stack: Stack, context: BrowserContext, page: Page
 ) -> None:

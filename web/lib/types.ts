@@ -18,19 +18,12 @@ export type DemoStatus = DemoState["status"];
 export type Platform = Demo["PlatformRead"];
 export type ConnectionStatus = Platform["connection_status"];
 export type Metrics = Demo["MetricsRead"];
-// A job as demo_service embeds it (progress_percent, progress_message, error_message)...
+// A job as demo_service embeds it in its answers (job_service's shape).
 export type Job = Demo["JobRead"];
-// ...and as job_service serves it: GET /v1/jobs/{id}, its SSE `job` events (the full job, or a
-// change notice with id, status, progress, message, version) and the polling status body.
-export type JobEvent = Pick<Jobs["JobRead"], "id" | "status" | "progress" | "message" | "version"> &
-  Partial<Pick<Jobs["JobRead"], "error">>;
-
-/** What the islands show of a job, whichever service described it. */
-export type JobProgress = {
-  id: string;
-  status: Job["status"];
-  progress: number;
-  message: string | null;
-  error: string | null;
-  version: number | null;
+export type JobStatus = Job["status"];
+// What every job_service SSE `job` event and the polling status body carry: the full job, or a
+// change notice (id, status, progress, message, version), so `error` is there only at the end.
+export type JobEvent = Pick<Jobs["JobRead"], "id" | "progress" | "message" | "version"> & {
+  status: JobStatus;
+  error?: Jobs["JobRead"]["error"];
 };

@@ -7,7 +7,7 @@
 import { useRouter } from "next/navigation";
 import { useEffect, useState } from "react";
 
-import { fromDemoJob, useJobProgress } from "@/components/jobs/useJobProgress";
+import { useJobProgress } from "@/components/jobs/useJobProgress";
 import type { DemoState, DemoStatus } from "@/lib/types";
 
 const BUSY: ReadonlySet<DemoStatus> = new Set(["enabling", "disabling"]);
@@ -21,8 +21,9 @@ export function EnableProcessingBanner({ initial }: { initial: DemoState }) {
   );
 
   const job = useJobProgress(jobId, async (finished) => {
-    setJobId(null);
+    // The job's last progress stays on screen until the final state is known.
     const state = await readState();
+    setJobId(null);
     if (state) {
       setStatus(state.status);
       setError(state.error);
@@ -69,7 +70,7 @@ export function EnableProcessingBanner({ initial }: { initial: DemoState }) {
 
   const busy = BUSY.has(status);
   // Until the first event, the job as the server rendered it (a reload mid-operation).
-  const shown = job ?? (jobId && initial.job?.id === jobId ? fromDemoJob(initial.job) : null);
+  const shown = job ?? (jobId && initial.job?.id === jobId ? initial.job : null);
   const progress = busy ? (shown?.progress ?? 0) : null;
   const message = busy ? (shown?.message ?? null) : null;
 

@@ -27,7 +27,7 @@ export function PlatformConnectionButton({ platform }: { platform: Platform }) {
       setStatus(status === "disconnecting" ? "disconnected" : "connected");
     } else {
       setStatus("error");
-      setError(finished.error ?? "The operation failed.");
+      setError(finished.error?.message ?? "The operation failed.");
     }
     router.refresh();
   });

@@ -7,39 +7,15 @@
 
 import { useEffect, useRef, useState } from "react";
 
-import type { Job, JobEvent, JobProgress } from "@/lib/types";
+import type { JobEvent } from "@/lib/types";
 
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 const POLL_INTERVAL_MS = 1000;
 
-/** A job_service event or status body, as the islands show it. */
-export function fromJobEvent(event: JobEvent): JobProgress {
-  return {
-    id: event.id,
-    status: event.status as JobProgress["status"],
-    progress: event.progress,
-    message: event.message,
-    error: event.error?.message ?? null,
-    version: event.version,
-  };
-}
-
-/** A job embedded in a demo_service answer, as the islands show it. */
-export function fromDemoJob(job: Job): JobProgress {
-  return {
-    id: job.id,
-    status: job.status,
-    progress: job.progress_percent,
-    message: job.progress_message,
-    error: job.error_message,
-    version: null,
-  };
-}
-
-function parseEvent(text: string): JobProgress | null {
+function parseEvent(text: string): JobEvent | null {
   try {
     const event = JSON.parse(text) as JobEvent;
-    return typeof event.status === "string" ? fromJobEvent(event) : null;
+    return typeof event.status === "string" ? event : null;
   } catch {
     return null;
   }
@@ -47,11 +23,14 @@ function parseEvent(text: string): JobProgress | null {
 
 export function useJobProgress(
   jobId: string | null,
-  onFinish: (job: JobProgress) => void,
-): JobProgress | null {
-  const [job, setJob] = useState<JobProgress | null>(null);
+  onFinish: (job: JobEvent) => void,
+): JobEvent | null {
+  const [job, setJob] = useState<JobEvent | null>(null);
+  // The latest callback, without restarting the stream when the caller re-renders.
   const onFinishRef = useRef(onFinish);
-  onFinishRef.current = onFinish;
+  useEffect(() => {
+    onFinishRef.current = onFinish;
+  });
 
   useEffect(() => {
     if (!jobId) return;
@@ -66,13 +45,11 @@ export function useJobProgress(
       source?.close();
       clearTimeout(timer);
     };
-    const apply = (next: JobProgress | null) => {
+    const apply = (next: JobEvent | null) => {
       if (done || !next || next.id !== jobId) return;
       // Events and polls can cross; a lower version is older news.
-      if (next.version !== null) {
-        if (next.version < version) return;
-        version = next.version;
-      }
+      if (next.version < version) return;
+      version = next.version;
       setJob(next);
       if (TERMINAL.has(next.status)) {
         stop();
@@ -88,7 +65,7 @@ export function useJobProgress(
         });
         if (response.status === 200) {
           etag = response.headers.get("etag");
-          apply(fromJobEvent((await response.json()) as JobEvent));
+          apply((await response.json()) as JobEvent);
         }
       } catch {
         // Offline for a moment: the next poll tries again.

@@ -253,14 +253,26 @@ export interface components {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
+        /** JobError */
+        JobError: {
+            /** Message */
+            message: string | null;
+            /** Type */
+            type: string;
+        };
         /** JobLinks */
         JobLinks: {
             /** Events */
             events: string;
+            /** Self */
+            self: string;
             /** Status */
             status: string;
         };
-        /** JobRead */
+        /**
+         * JobRead
+         * @description A job as job_service serves it (`GET /v1/jobs/{id}`), embedded: one shape everywhere.
+         */
         JobRead: {
             /** Attempts */
             attempts: number;
@@ -269,10 +281,9 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
-            /** Error Message */
-            error_message: string | null;
-            /** Error Type */
-            error_type: string | null;
+            error: components["schemas"]["JobError"] | null;
+            /** Finished At */
+            finished_at: string | null;
             /**
              * Id
              * Format: uuid
@@ -280,11 +291,15 @@ export interface components {
             id: string;
             /** Kind */
             kind: string;
-            readonly links: components["schemas"]["JobLinks"];
-            /** Progress Message */
-            progress_message: string | null;
-            /** Progress Percent */
-            progress_percent: number;
+            links: components["schemas"]["JobLinks"];
+            /** Message */
+            message: string | null;
+            /** Progress */
+            progress: number;
+            /** Result */
+            result: unknown | null;
+            /** Started At */
+            started_at: string | null;
             /**
              * Status
              * @enum {string}
@@ -295,6 +310,8 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+            /** Version */
+            version: number;
         };
         /** MetricDay */
         MetricDay: {
