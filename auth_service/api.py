@@ -5,6 +5,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
+from psycopg_pool import AsyncConnectionPool
 
 from auth_service import credentials, csrf, service
 from auth_service.config import Settings
@@ -28,12 +29,12 @@ router = APIRouter(prefix="/v1", tags=["auth"], dependencies=[Depends(csrf.prote
 well_known = APIRouter(tags=["auth"])
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_now(request: Request) -> dt.datetime:
+async def get_now(request: Request) -> dt.datetime:
     clock: service.Clock = request.app.state.clock
     return clock()
 
@@ -47,7 +48,11 @@ async def current_session(
 ) -> service.Authenticated:
     token, presented_by = credentials.presented_token(request, settings)
     return await service.authenticate(
-        session, token=token, presented_by=presented_by, now=now, settings=settings
+        await service.psycopg_connection(session),
+        token=token,
+        presented_by=presented_by,
+        now=now,
+        settings=settings,
     )
 
 
@@ -140,10 +145,15 @@ async def login(
 
 
 @router.get("/session", response_model=SessionRead)
-async def read_session(
-    request: Request, current: CurrentSession, settings: SettingsDep, now: NowDep
-) -> Response:
+async def read_session(request: Request, settings: SettingsDep, now: NowDep) -> Response:
     """The current user, session and a fresh passport (from the cookie, or a legacy bearer)."""
+    # Every page view calls this: no request transaction (see service.authenticate).
+    token, presented_by = credentials.presented_token(request, settings)
+    pool: AsyncConnectionPool = request.app.state.session_pool
+    async with pool.connection() as connection:
+        current = await service.authenticate(
+            connection, token=token, presented_by=presented_by, now=now, settings=settings
+        )
     return _json(_session_read(request, current, now=now, settings=settings))
 
 

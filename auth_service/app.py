@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auth_service import api, passwords, service
@@ -18,7 +19,24 @@ async def _warm_up(app: FastAPI) -> AsyncIterator[None]:
     # The dummy hash makes unknown-email logins as slow as real ones; compute it before the
     # first request, so that first request is not the odd one out.
     await asyncio.to_thread(passwords.warm_up)
-    yield
+    settings: Settings = app.state.settings
+    # GET /v1/session (every page view) runs on a pool of its own: plain psycopg, autocommit,
+    # one round trip per check instead of BEGIN, SELECT, COMMIT through SQLAlchemy.
+    pool = AsyncConnectionPool(
+        settings.database_url,
+        min_size=1,
+        max_size=settings.db_pool_size,
+        kwargs={"autocommit": True},
+        timeout=5,
+        open=False,
+        name="auth-sessions",
+    )
+    await pool.open(wait=False)
+    app.state.session_pool = pool
+    try:
+        yield
+    finally:
+        await pool.close()
 
 
 class NoStoreMiddleware:

@@ -1,0 +1,182 @@
+"""Benchmark: GET /v1/session (cookie -> session read -> Ed25519 passport) against a
+constant-JSON endpoint served by the same process, with the same settings and middleware.
+
+One uvicorn process (1 worker, as `pgstack serve` runs it) on a fresh migrated database;
+the load comes from `wrk` in another process (apt-get install wrk), 50 connections.
+
+    .venv/bin/python bench/session.py [--duration 10] [--connections 50] [--rounds 2]
+
+Prints median and p99 latency and throughput for both endpoints and the ratio session/constant.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from auth_service.app import create_app  # noqa: E402
+from deploy import migrate  # noqa: E402
+from deploy.embedded import EmbeddedPostgres  # noqa: E402
+from shared.settings import plain_database_url  # noqa: E402
+from shared.testing import create_database, database_url, drop_database  # noqa: E402
+
+EMAIL = "bench@example.com"
+PASSWORD = "benchmark password"
+CONSTANT = "/bench/constant"
+SESSION = "/v1/session"
+
+
+def create_bench_app() -> FastAPI:
+    """auth_service as `pgstack serve auth` builds it, plus one route returning a constant."""
+    app = create_app()
+
+    @app.get(CONSTANT)
+    async def constant() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def server_url() -> str:
+    url = os.environ.get("DATABASE_URL") or EmbeddedPostgres(ROOT / ".pgstack").start()
+    return database_url(plain_database_url(url), "postgres")
+
+
+def start_server(db_url: str, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "PGSTACK_ENV": "test",
+        # Per-request INFO access logs would be most of the cost of the constant endpoint.
+        "LOG_LEVEL": "WARNING",
+    }
+    code = (
+        "import uvicorn; uvicorn.run('bench.session:create_bench_app', factory=True,"
+        f" host='127.0.0.1', port={port}, workers=1, log_config=None)"
+    )
+    return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT)
+
+
+def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the server exited")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the server did not start")
+
+
+def log_in(base: str) -> str:
+    headers = {"sec-fetch-site": "same-origin"}
+    with httpx.Client(base_url=base, headers=headers) as client:
+        client.post("/v1/users", json={"email": EMAIL, "password": PASSWORD})
+        response = client.post("/v1/session", json={"email": EMAIL, "password": PASSWORD})
+        response.raise_for_status()
+        cookie = response.headers["set-cookie"].partition(";")[0]
+        check = client.get(SESSION, headers={"cookie": cookie})
+        check.raise_for_status()
+        return cookie
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, *, cookie: str, duration: int, connections: int) -> dict[str, float]:
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-H",
+            f"cookie: {cookie}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    if "Non-2xx" in output or "Socket errors" in output:
+        raise RuntimeError(f"errors under load:\n{output}")
+
+    def latency(percent: str) -> float:
+        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+        assert match, output
+        return float(match[1]) * _UNITS[match[2]]
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    assert rps, output
+    return {"rps": float(rps[1]), "p50_ms": latency("50"), "p99_ms": latency("99")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating runs per endpoint")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench/session.py needs wrk: apt-get install wrk")
+
+    db_url = create_database(server_url(), prefix="bench")
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        migrate.upgrade(db_url)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = start_server(db_url, port)
+        wait_ready(base, server)
+        cookie = log_in(base)
+        load = {"cookie": cookie, "connections": args.connections}
+        for path in (CONSTANT, SESSION):  # warm-up: connections, caches, JIT-free but fair
+            wrk(base + path, duration=3, **load)  # type: ignore[arg-type]
+        results: dict[str, list[dict[str, float]]] = {CONSTANT: [], SESSION: []}
+        for _ in range(args.rounds):
+            for path in (CONSTANT, SESSION):
+                results[path].append(wrk(base + path, duration=args.duration, **load))  # type: ignore[arg-type]
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=15)
+        drop_database(db_url)
+
+    print(
+        f"\n{args.connections} connections, {args.duration} s x {args.rounds} rounds,"
+        f" 1 uvicorn worker, {os.cpu_count()} CPUs (shared with wrk and Postgres)"
+    )
+    print(f"{'endpoint':<18}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    best = {}
+    for path, runs in results.items():
+        best[path] = max(runs, key=lambda run: run["rps"])
+        for run in runs:
+            print(f"{path:<18}{run['rps']:>10.0f}{run['p50_ms']:>10.2f}{run['p99_ms']:>10.2f}")
+    ratio = best[SESSION]["rps"] / best[CONSTANT]["rps"]
+    print(f"session / constant throughput (best runs): {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
