@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 import jwt
 import procrastinate
+import psutil
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from procrastinate.schema import SchemaManager
@@ -121,6 +122,42 @@ def wait_drained(db_url: str, task_name: str, count: int, timeout: float = 600) 
     raise TimeoutError(f"{task_name}: not drained in {timeout} s")
 
 
+def cpu_seconds(db_url: str, processes: list[subprocess.Popen[bytes]]) -> dict[int, float]:
+    """CPU time used so far by the worker processes and by every Postgres backend serving
+    this database, by pid: the cost of the drain, whatever else the machine is doing."""
+    database = db_url.rpartition("/")[2]
+    with psycopg.connect(db_url) as conn:
+        pids = [
+            pid
+            for (pid,) in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database,),
+            )
+        ]
+    used = {}
+    for pid in [*pids, *(p.pid for p in processes)]:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        used[pid] = times.user + times.system
+    return used
+
+
+def cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
+
+
+def wait_registered(db_url: str, workers: int) -> None:
+    """Until the workers are registered: started, imports done, about to fetch."""
+    while True:
+        with psycopg.connect(db_url) as conn:
+            row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
+        if row and row[0] >= workers:
+            return
+        time.sleep(0.01)
+
+
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         process.send_signal(signal.SIGTERM)
@@ -144,7 +181,10 @@ async def pipeline_drain(
             for _ in range(workers)
         ]
         try:
+            wait_registered(db_url, workers)
+            before = cpu_seconds(db_url, processes)
             wait_drained(db_url, "jobs:noop", n)
+            cpu = cpu_since(before, cpu_seconds(db_url, processes))
         finally:
             stop(processes)
         done, rate = drain_rate(db_url, "jobs:noop")
@@ -154,13 +194,18 @@ async def pipeline_drain(
             ).fetchone()
         assert row is not None
         assert row[0] == n, f"{row[0]} rows succeeded of {n}"
-        return {"done": done, "jobs_per_s": rate, "enqueue_per_s": enqueue_rate}
+        return {
+            "done": done,
+            "jobs_per_s": rate,
+            "cpu_ms_per_job": round(cpu * 1000 / n, 3),
+            "enqueue_per_s": enqueue_rate,
+        }
     finally:
         drop_database(db_url)
 
 
 def bare_worker(db_url: str, concurrency: int) -> None:
-    """A bare Procrastinate worker: default connector, a no-op task, exits when drained."""
+    """A bare Procrastinate worker: default connector, a no-op task."""
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=db_url))
 
     @app.task(name="noop")
@@ -169,7 +214,7 @@ def bare_worker(db_url: str, concurrency: int) -> None:
 
     async def run() -> None:
         async with app.open_async():
-            await app.run_worker_async(concurrency=concurrency, wait=False)
+            await app.run_worker_async(concurrency=concurrency)
 
     asyncio.run(run())
 
@@ -193,10 +238,21 @@ async def bare_drain(server: str, n: int, concurrency: int) -> dict[str, float]:
             cwd=ROOT,
             env=env(db_url),
         )
-        process.wait(600)
+        try:
+            wait_registered(db_url, 1)
+            before = cpu_seconds(db_url, [process])
+            wait_drained(db_url, "noop", n)
+            cpu = cpu_since(before, cpu_seconds(db_url, [process]))
+        finally:
+            stop([process])
         done, rate = drain_rate(db_url, "noop")
         assert done == n, f"{done} of {n}"
-        return {"done": done, "jobs_per_s": rate, "enqueue_per_s": enqueue_rate}
+        return {
+            "done": done,
+            "jobs_per_s": rate,
+            "cpu_ms_per_job": round(cpu * 1000 / n, 3),
+            "enqueue_per_s": enqueue_rate,
+        }
     finally:
         drop_database(db_url)
 
@@ -327,28 +383,49 @@ async def sse_latency(server: str, template: str, samples: int) -> dict[str, flo
         drop_database(db_url)
 
 
-async def main(n: int, concurrency: int) -> None:
+async def main(n: int, concurrency: int, rounds: int) -> None:
     url = os.environ.get("DATABASE_URL") or EmbeddedPostgres(ROOT / ".pgstack").start()
     server = database_url(plain_database_url(url), "postgres")
     template_url = create_database(server, prefix="benchtemplate")
     migrate.upgrade(template_url)
     template = template_url.rpartition("/")[2]
-    results: dict[str, Any] = {}
+    report("load_average_1_5_15", os.getloadavg())
     try:
-        results["bare"] = report("bare", await bare_drain(server, n, concurrency))
-        results["pipeline"] = report(
-            "pipeline", await pipeline_drain(server, template, n, concurrency, workers=1)
+        # Rounds alternate bare and pipeline, so a busy moment of the machine hits both.
+        bare, pipeline, two = [], [], []
+        for round_ in range(1, rounds + 1):
+            bare.append(report(f"round {round_} bare", await bare_drain(server, n, concurrency)))
+            pipeline.append(
+                report(
+                    f"round {round_} pipeline",
+                    await pipeline_drain(server, template, n, concurrency, workers=1),
+                )
+            )
+            two.append(
+                report(
+                    f"round {round_} pipeline, 2 workers",
+                    await pipeline_drain(server, template, n, concurrency, workers=2),
+                )
+            )
+        medians = {
+            name: {
+                key: round(statistics.median(r[key] for r in runs), 3)
+                for key in ("jobs_per_s", "cpu_ms_per_job")
+            }
+            for name, runs in (("bare", bare), ("pipeline", pipeline), ("pipeline_2_workers", two))
+        }
+        report("median", medians)
+        report(
+            "ratio pipeline/bare (jobs/s)",
+            round(medians["pipeline"]["jobs_per_s"] / medians["bare"]["jobs_per_s"], 3),
         )
         report(
-            "pipeline_2_workers",
-            await pipeline_drain(server, template, n, concurrency, workers=2),
-        )
-        report(
-            "ratio_pipeline_to_bare",
-            round(results["pipeline"]["jobs_per_s"] / results["bare"]["jobs_per_s"], 3),
+            "ratio bare/pipeline (CPU per job)",
+            round(medians["bare"]["cpu_ms_per_job"] / medians["pipeline"]["cpu_ms_per_job"], 3),
         )
         report("enqueue_to_start", await start_latency(server, template, 300))
         report("change_to_sse", await sse_latency(server, template, 300))
+        report("load_average_1_5_15", os.getloadavg())
     finally:
         drop_database(template_url)
 
@@ -371,5 +448,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    asyncio.run(main(args.jobs, args.concurrency))
+    asyncio.run(main(args.jobs, args.concurrency, args.rounds))
