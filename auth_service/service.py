@@ -6,12 +6,14 @@ caller (`now`), so tests drive expiry with a controlled clock. Every revocation 
 """
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import psycopg
+from prometheus_client import Counter
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -25,10 +27,16 @@ from auth_service.errors import (
     NotAuthenticated,
     RecentLoginRequired,
     SessionNotFound,
+    TooManyAttempts,
 )
 from auth_service.models import UserSession
 from shared.passport import REVOCATION_CHANNEL
 from shared.users import User
+
+logger = logging.getLogger(__name__)
+
+LOGINS = Counter("pgstack_auth_logins", "Login attempts by outcome.", ["outcome"])
+REVOCATIONS = Counter("pgstack_auth_revoked_sessions", "Sessions revoked, by reason.", ["reason"])
 
 Clock = Callable[[], dt.datetime]
 Transport = Literal["cookie", "bearer"]
@@ -124,21 +132,30 @@ async def login(
 ) -> NewSession:
     """Check the password (after the throttle) and open a new session."""
     email = normalise_email(email)
-    await throttle.check(session, email=email, ip=ip, now=now, settings=settings)
+    try:
+        await throttle.check(session, email=email, ip=ip, now=now, settings=settings)
+    except TooManyAttempts:
+        LOGINS.labels("throttled").inc()
+        logger.warning("login throttled", extra={"ip": ip})
+        raise
     user = await get_user_by_email(session, email=email)
     ok = await passwords.verify_password(password, user.hashed_password if user else None)
     if user is None or not ok:
         engine = session.bind
         assert isinstance(engine, AsyncEngine)
         await throttle.record_failure(engine, email=email, ip=ip, now=now)
+        LOGINS.labels("failed").inc()
+        logger.info("login failed", extra={"ip": ip})
         raise InvalidCredentials()
     if not user.is_active:
+        LOGINS.labels("disabled").inc()
         raise AccountDisabled()
     if passwords.needs_rehash(user.hashed_password):
         # Legacy bcrypt (or weaker argon2) is replaced while the plain password is at hand.
         user.hashed_password = await passwords.hash_password(password)
         user.updated_at = now
     await throttle.forget_account(session, email=email)
+    LOGINS.labels("succeeded").inc()
     return await _open_session(
         session,
         user=user,
@@ -263,11 +280,17 @@ async def psycopg_connection(session: AsyncSession) -> psycopg.AsyncConnection[A
 
 
 async def _revoke(
-    session: AsyncSession, *, condition: str, params: dict[str, object], now: dt.datetime
+    session: AsyncSession,
+    *,
+    reason: str,
+    condition: str,
+    params: dict[str, object],
+    now: dt.datetime,
 ) -> list[uuid.UUID]:
     statement = text(_REVOKE_NOTIFY.format(condition=condition, channel=REVOCATION_CHANNEL))
-    rows = await session.execute(statement, {**params, "now": now})
-    return [row.id for row in rows]
+    revoked = [row.id for row in await session.execute(statement, {**params, "now": now})]
+    REVOCATIONS.labels(reason).inc(len(revoked))
+    return revoked
 
 
 async def logout(session: AsyncSession, *, token: str | None, now: dt.datetime) -> None:
@@ -279,7 +302,13 @@ async def logout(session: AsyncSession, *, token: str | None, now: dt.datetime) 
         select(UserSession.secret_hash).where(UserSession.id == parsed.session_id)
     )
     if stored is not None and tokens.matches(parsed.secret, stored):
-        await _revoke(session, condition="id = :id", params={"id": parsed.session_id}, now=now)
+        await _revoke(
+            session,
+            reason="logout",
+            condition="id = :id",
+            params={"id": parsed.session_id},
+            now=now,
+        )
 
 
 async def exchange(
@@ -295,7 +324,13 @@ async def exchange(
 
     The new session keeps the old absolute expiry: exchanging must not extend a login.
     """
-    await _revoke(session, condition="id = :id", params={"id": current.session_id}, now=now)
+    await _revoke(
+        session,
+        reason="exchange",
+        condition="id = :id",
+        params={"id": current.session_id},
+        now=now,
+    )
     user = await session.get_one(User, current.user_id)
     return await _open_session(
         session,
@@ -344,6 +379,7 @@ async def revoke_session(
     _require_recent_login(current, now=now, settings=settings)
     revoked = await _revoke(
         session,
+        reason="revoked",
         condition="id = :id AND user_id = :user_id",
         params={"id": session_id, "user_id": current.user_id},
         now=now,
@@ -359,6 +395,7 @@ async def revoke_other_sessions(
     _require_recent_login(current, now=now, settings=settings)
     revoked = await _revoke(
         session,
+        reason="others_revoked",
         condition="user_id = :user_id AND id <> :id",
         params={"user_id": current.user_id, "id": current.session_id},
         now=now,
@@ -372,6 +409,10 @@ async def disable_user(session: AsyncSession, *, user_id: int, now: dt.datetime)
         update(User).where(User.id == user_id).values(is_active=False, updated_at=now)
     )
     revoked = await _revoke(
-        session, condition="user_id = :user_id", params={"user_id": user_id}, now=now
+        session,
+        reason="user_disabled",
+        condition="user_id = :user_id",
+        params={"user_id": user_id},
+        now=now,
     )
     return len(revoked)
