@@ -4,6 +4,7 @@ offline and hears of revocations by NOTIFY. Two real apps on one real database."
 import asyncio
 import datetime as dt
 import json
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from contextlib import asynccontextmanager
 
 import jwt
 import pytest
+import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter
 from httpx import AsyncClient
@@ -50,11 +52,15 @@ async def auth_service(
 
 @asynccontextmanager
 async def other_service(
-    db_url: str, jwks: str, audience: str = "pgstack"
+    db_url: str, jwks: str | None, audience: str = "pgstack", jwks_url: str = "http://127.0.0.1:9"
 ) -> AsyncIterator[AsyncClient]:
     """A second service, as demo_service and job_service are built: passports only."""
     settings = ServiceSettings(
-        DATABASE_URL=db_url, PGSTACK_ENV="test", PASSPORT_JWKS=jwks, PASSPORT_AUDIENCE=audience
+        DATABASE_URL=db_url,
+        PGSTACK_ENV="test",
+        PASSPORT_JWKS=jwks,
+        PASSPORT_JWKS_URL=jwks_url,
+        PASSPORT_AUDIENCE=audience,
     )
     app = create_service_app(
         name="probe", title="probe", settings=settings, routers=[probe], verify_passports=True
@@ -151,6 +157,39 @@ async def test_a_rotated_out_key_still_verifies_while_it_is_published(db_url: st
     only_new = json.dumps({"keys": json.loads(published)["keys"][:1]})
     async with other_service(db_url, only_new) as other:
         assert (await other.get("/whoami", headers=bearer(old_passport))).status_code == 401
+
+
+@asynccontextmanager
+async def auth_over_http(db_url: str) -> AsyncIterator[str]:
+    """auth_service behind a real uvicorn socket; yields its base URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(make_settings(db_url)), port=port, log_config=None)
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not task.done(), "auth_service did not start"
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_keys_are_fetched_from_auths_jwks_url(db_url: str) -> None:
+    async with (
+        auth_over_http(db_url) as base,
+        AsyncClient(base_url=base, headers=SAME_ORIGIN) as auth,
+    ):
+        _, token = await new_user(auth)
+        session = await auth.get("/v1/session", headers=with_cookie(token))
+        passport = session.json()["passport"]["token"]
+        jwks_url = f"{base}/.well-known/jwks.json"
+        async with other_service(db_url, None, jwks_url=jwks_url) as other:
+            assert (await other.get("/whoami", headers=bearer(passport))).status_code == 200
 
 
 def test_the_key_id_is_the_keys_thumbprint_so_replicas_agree() -> None:
