@@ -76,7 +76,7 @@ def stack(
             demo_login=_printed_login(lines),
         )
     finally:
-        dev.send_signal(signal.SIGINT)
+        dev.send_signal(signal.SIGTERM)
         try:
             dev.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -1,0 +1,159 @@
+"""Browser timings of /dashboard with demo data: First Contentful Paint and time to interactive.
+
+    uv run python bench/web.py [--loads 20]      (or `make bench-web`)
+
+Starts `pgstack dev` (services, worker, `next start` on the production build) on a throwaway
+database of DATABASE_URL's server, else of the embedded cluster under .pgstack/; registers a
+user, enables demo mode (4 platforms, 90 days of metrics each), logs in with Debian's Chromium
+and loads /dashboard `--loads` times, after 2 warm-up loads, in two ways:
+- warm: a new tab of the same browser profile each time (a returning user: scripts and CSS in
+  the HTTP cache, the session cookie set);
+- cold: a new browser context each time (empty cache), with the cookie copied in.
+
+All figures come from the page's own Performance APIs: FCP is the `first-contentful-paint`
+paint entry; interactive is the `pgstack:hydrated` mark that the demo banner (a client island)
+sets in its first effect, i.e. when React has hydrated the page and clicks are handled; TTFB is
+the navigation entry's responseStart (proxy.ts's session check + the Server Component's one
+call to demo_service + rendering). Times are milliseconds from navigation start.
+"""
+
+import argparse
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from playwright.sync_api import BrowserContext, sync_playwright  # noqa: E402
+
+from deploy.embedded import EmbeddedPostgres  # noqa: E402
+from shared.settings import plain_database_url  # noqa: E402
+from shared.testing import create_database, database_url, drop_database  # noqa: E402
+from tests.e2e.kit import Stack, launch, log_in  # noqa: E402
+
+WARMUP = 2
+MEASURE = """() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  return {
+    ttfb: nav.responseStart,
+    fcp: performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null,
+    interactive: performance.getEntriesByName('pgstack:hydrated')[0]?.startTime ?? null,
+    html_bytes: nav.transferSize,
+  };
+}"""
+
+
+def start_stack(url: str) -> tuple[subprocess.Popen[str], Stack]:
+    offset = random.randrange(1000, 20000, 10) + 5
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "PGSTACK_PORT_OFFSET": str(offset),
+        "PGSTACK_WEB": "1",
+        "DEMO_STEP_DELAY": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "deploy", "dev"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert dev.stdout is not None
+    lines: list[str] = []
+    for line in dev.stdout:
+        lines.append(line)
+        if line.startswith("ready"):
+            break
+    else:
+        sys.exit("pgstack dev did not start:\n" + "".join(lines[-30:]))
+    threading.Thread(target=lambda: [None for _ in dev.stdout or ()], daemon=True).start()
+    [login] = [line for line in lines if line.startswith("login ")]
+    email, _, password = login.removeprefix("login ").strip().partition(" / ")
+    return dev, Stack(
+        web=f"http://localhost:{3000 + offset}",
+        auth=f"http://127.0.0.1:{8001 + offset}",
+        demo=f"http://127.0.0.1:{8002 + offset}",
+        jobs=f"http://127.0.0.1:{8003 + offset}",
+        database_url=url,
+        demo_login=(email, password),
+    )
+
+
+def load(context: BrowserContext) -> dict[str, float]:
+    page = context.new_page()
+    page.goto("/dashboard", wait_until="load")
+    page.wait_for_selector("html[data-hydrated=true]")
+    sample: dict[str, float] = page.evaluate(MEASURE)
+    page.close()
+    assert sample["fcp"] is not None
+    assert sample["interactive"] is not None
+    return sample
+
+
+def summary(samples: list[dict[str, float]], key: str) -> dict[str, float]:
+    values = sorted(s[key] for s in samples)
+    # Nearest-rank p95: with 20 loads, the 19th.
+    p95 = values[max(0, -(-95 * len(values) // 100) - 1)]
+    return {"median": round(statistics.median(values), 1), "p95": round(p95, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loads", type=int, default=20)
+    args = parser.parse_args()
+
+    server = os.environ.get("DATABASE_URL") or EmbeddedPostgres(ROOT / ".pgstack").start()
+    url = create_database(database_url(plain_database_url(server), "postgres"), prefix="benchweb")
+    dev, stack = start_stack(url)
+    results: dict[str, list[dict[str, float]]] = {"warm": [], "cold": []}
+    try:
+        email = stack.register()
+        stack.enable_demo(email)
+        with sync_playwright() as p:
+            browser = launch(p)
+            context = browser.new_context(base_url=stack.web)
+            login_page = context.new_page()
+            log_in(login_page, email)
+            login_page.close()
+            cookies = context.cookies()
+            for i in range(WARMUP + args.loads):
+                sample = load(context)
+                if i >= WARMUP:
+                    results["warm"].append(sample)
+            for i in range(WARMUP + args.loads):
+                cold = browser.new_context(base_url=stack.web)
+                cold.add_cookies(cookies)  # type: ignore[arg-type]
+                sample = load(cold)
+                cold.close()
+                if i >= WARMUP:
+                    results["cold"].append(sample)
+            browser.close()
+    finally:
+        dev.send_signal(signal.SIGTERM)
+        dev.wait(timeout=30)
+        drop_database(url)
+
+    report: dict[str, Any] = {"loads": args.loads}
+    print(f"/dashboard with demo data, {args.loads} loads each, milliseconds (median / p95)")
+    print(f"{'':6} {'TTFB':>15} {'FCP':>15} {'interactive':>15}")
+    for mode, samples in results.items():
+        row = {key: summary(samples, key) for key in ("ttfb", "fcp", "interactive")}
+        report[mode] = row
+        cells = " ".join(f"{row[k]['median']:>7} / {row[k]['p95']:<5}" for k in row)
+        print(f"{mode:6} {cells}")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
