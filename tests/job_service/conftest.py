@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from psycopg.rows import dict_row
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from deploy.embedded import EmbeddedPostgres
 from deploy.worker import WorkerSettings, run_worker
 from job_service.config import Settings
 from shared import jobs
@@ -260,3 +261,17 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[SSEEvent]:
         else:
             field, _, value = line.partition(":")
             event[field] = value.removeprefix(" ")
+
+
+def restart_on_the_same_port(postgres: EmbeddedPostgres) -> None:
+    """Crash the server and start it again where clients expect it. (`start()` would move to
+    another port: its free-port check fails while the old connections are in TIME_WAIT.)"""
+    postgres.kill()
+    postgres._pg_ctl(
+        "start",
+        "-w",
+        "-l",
+        str(postgres.root / "postgres.log"),
+        "-o",
+        f"-p {postgres.port} -k {postgres.root} -c listen_addresses=127.0.0.1",
+    )

@@ -10,6 +10,7 @@ import httpx
 import psycopg
 import pytest
 from conftest import (
+    EmbeddedPostgres,
     PassportKey,
     SSEEvent,
     app_settings,
@@ -17,14 +18,17 @@ from conftest import (
     eventually,
     http_server,
     make_user,
+    restart_on_the_same_port,
     running_worker,
     sse_events,
     status_is,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from deploy import migrate
 from job_service.app import create_app
 from shared import events
+from shared.settings import sqlalchemy_url
 
 
 @pytest.fixture
@@ -262,3 +266,41 @@ class TestOneListenConnection:
         received = await asyncio.wait_for(asyncio.gather(*streams), 60)
         assert all(events[0]["event"] == "platform" for events in received)
         assert len(listeners()) == 1
+
+
+class TestDatabaseRestart:
+    async def test_an_open_stream_survives_a_database_restart_and_sees_the_rest(
+        self, http: httpx.AsyncClient, passport_key: PassportKey, tmp_path: Path
+    ) -> None:
+        postgres = EmbeddedPostgres(tmp_path / "pg")
+        db_url = await asyncio.to_thread(postgres.start)
+        try:
+            await asyncio.to_thread(migrate.upgrade, db_url)
+            engine = create_async_engine(sqlalchemy_url(db_url))
+            user_id = make_user(db_url)
+            job = await enqueue(engine, "test:steps", user_id, {"steps": 1})
+            await engine.dispose()
+            settings = app_settings(db_url, passport_key, sse_heartbeat_seconds=0.3)
+            async with http_server(create_app(settings)) as base_url:
+                url = f"{base_url}/v1/jobs/{job.id}/events"
+                received: list[SSEEvent] = []
+
+                async def read() -> None:
+                    headers = passport_key.headers(user_id)
+                    async with http.stream("GET", url, headers=headers) as response:
+                        async for event in sse_events(response):
+                            if "comment" not in event:
+                                received.append(event)
+
+                reading = asyncio.create_task(read())
+                await eventually(lambda: received)
+                await asyncio.to_thread(restart_on_the_same_port, postgres)
+                async with running_worker(db_url):
+                    await asyncio.wait_for(reading, 30)
+        finally:
+            await asyncio.to_thread(postgres.stop)
+        statuses = [e.data["status"] for e in received]
+        assert statuses[0] == "queued"
+        assert statuses[-1] == "succeeded"
+        versions = [int(e["id"]) for e in received]
+        assert versions == sorted(set(versions))
