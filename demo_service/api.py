@@ -4,7 +4,8 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 
 from demo_service import service
 from demo_service.schemas import DashboardRead, DemoRead, MetricsRead, PlatformRead
@@ -15,15 +16,15 @@ from shared.passport import CurrentPassport
 router = APIRouter(prefix="/v1", tags=["demo"])
 
 
-async def read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """A connection outside any transaction, for reads made of one statement: a statement is
-    consistent on its own, and no BEGIN/COMMIT saves two round trips per request."""
-    engine: AsyncEngine = request.app.state.engine
-    async with engine.connect() as connection:
-        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
+async def read_connection(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
+    """A connection of the read pool (app.create_read_pool), outside any transaction: a read
+    made of one statement is consistent on its own, and no BEGIN/COMMIT saves two round trips."""
+    pool: AsyncConnectionPool = request.app.state.read_pool
+    async with pool.connection() as connection:
+        yield connection
 
 
-ReadConnectionDep = Annotated[AsyncConnection, Depends(read_connection)]
+ReadConnectionDep = Annotated[AsyncConnection[Any], Depends(read_connection)]
 
 
 class JSONText(Response):

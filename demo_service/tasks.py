@@ -132,6 +132,7 @@ async def enable(context: JobContext, *, user_id: int) -> dict[str, Any]:
                 "platforms": len(platform_ids),
                 "metric_rows": await service.count_demo_metrics(session, user_id=user_id),
             }
+            await jobs.report_progress(session, run.job_id, 100, "Demo mode is enabled")
             await jobs.record_result(session, run.job_id, result)
             await service.finish_demo(session, user_id=user_id, moving="enabling", to="enabled")
         return result
@@ -157,6 +158,7 @@ async def disable(context: JobContext, *, user_id: int) -> dict[str, Any]:
         async with run.step() as session:
             platforms = await service.remove_demo_platforms(session, user_id=user_id)
             result = {"platforms_removed": platforms, "metric_rows_removed": metric_rows}
+            await jobs.report_progress(session, run.job_id, 100, "Demo mode is disabled")
             await jobs.record_result(session, run.job_id, result)
             await service.finish_demo(session, user_id=user_id, moving="disabling", to="disabled")
         return result

@@ -2,10 +2,12 @@
 SQL (registration is auth_service's), waiting for the worker."""
 
 import asyncio
+import contextlib
 import json
+import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import Any
 
 import httpx
@@ -14,6 +16,7 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
+from psycopg import pq
 
 KEY = Ed25519PrivateKey.generate()
 KID = "demo-tests"
@@ -116,3 +119,29 @@ async def workspace(db_url: str, user_id: int) -> tuple[int, int]:
         user_id,
     )
     return int(rows[0][0]), int(rows[0][1])
+
+
+class TracedReadPool:
+    """The app's read pool, recording what each checked-out connection sends (libpq's
+    protocol trace): every Sync or simple Query is one round trip to Postgres."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.sent: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        async with self.pool.connection() as conn:
+            with tempfile.TemporaryFile("w+") as sink:
+                conn.pgconn.trace(sink.fileno())
+                conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+                try:
+                    yield conn
+                finally:
+                    conn.pgconn.untrace()  # flushes the trace
+                    sink.seek(0)
+                    lines = sink.read().splitlines()
+        self.sent += [line.split("\t")[2].split()[0] for line in lines if line.startswith("F")]
+
+    def count(self, *messages: str) -> int:
+        return sum(1 for message in self.sent if message in messages)

@@ -1,0 +1,317 @@
+"""Benchmark: GET /v1/dashboard for a user with demo data (4 platforms, 360 metric rows).
+
+One uvicorn process (1 worker, as `pgstack serve demo` runs it) on a fresh migrated database;
+the demo data is made the real way (POST /v1/demo/enable, then the worker). The load comes from
+`wrk` in another process (apt-get install wrk), 50 connections; `/healthz` of the same process
+is measured too, as the machine's baseline at that moment (other work shares its CPUs).
+
+SQL per request is counted in-process from libpq's protocol trace of the app's read pool (each
+Execute or simple Query sent is a statement, each Sync or simple Query a round trip; BEGIN and
+COMMIT would show as more) plus any statement through the ORM engine (before_cursor_execute).
+
+    .venv/bin/python bench/dashboard.py [--duration 10] [--connections 50] [--rounds 2]
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jwt.algorithms import OKPAlgorithm
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from demo_service.app import create_app  # noqa: E402
+from demo_service.config import Settings  # noqa: E402
+from deploy import migrate  # noqa: E402
+from deploy.embedded import EmbeddedPostgres  # noqa: E402
+from deploy.worker import WorkerSettings, run_worker  # noqa: E402
+from shared.settings import plain_database_url  # noqa: E402
+from shared.testing import create_database, database_url, drop_database, serving  # noqa: E402
+
+DASHBOARD = "/v1/dashboard"
+BASELINE = "/healthz"
+KEY = Ed25519PrivateKey.generate()
+KID = "bench"
+
+
+def jwks() -> str:
+    jwk = json.loads(OKPAlgorithm.to_jwk(KEY.public_key()))
+    jwk.update(kid=KID, alg="EdDSA", use="sig")
+    return json.dumps({"keys": [jwk]})
+
+
+def passport(user_id: int) -> str:
+    """A passport as auth_service mints it (60 s, the most it allows)."""
+    now = int(time.time())
+    claims = {
+        "sub": str(user_id),
+        "sid": str(uuid.uuid4()),
+        "aud": "pgstack",
+        "iat": now,
+        "exp": now + 60,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, KEY, algorithm="EdDSA", headers={"kid": KID})
+
+
+def server_url() -> str:
+    url = os.environ.get("DATABASE_URL") or EmbeddedPostgres(ROOT / ".pgstack").start()
+    return database_url(plain_database_url(url), "postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def seed(db_url: str) -> int:
+    """A user whose demo mode was enabled through the API and the real worker."""
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        cursor = await conn.execute(
+            "INSERT INTO users (email, hashed_password, full_name)"
+            " VALUES ('bench@example.com', 'x', 'Bench User') RETURNING id"
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    user_id = int(row[0])
+    os.environ["DEMO_STEP_DELAY"] = "0"  # read by the tasks, in this process's worker
+    app = create_app(Settings(DATABASE_URL=db_url, PASSPORT_JWKS=jwks()))
+    worker = asyncio.create_task(
+        run_worker(WorkerSettings(DATABASE_URL=db_url), install_signal_handlers=False)
+    )
+    try:
+        async with serving(app) as client:
+            headers = {"Authorization": f"Bearer {passport(user_id)}"}
+            (await client.post("/v1/demo/enable", headers=headers)).raise_for_status()
+            deadline = time.monotonic() + 60
+            while (await client.get(DASHBOARD, headers=headers)).json()["active_jobs"]:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("demo mode was not enabled within 60 s")
+                await asyncio.sleep(0.1)
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+    return user_id
+
+
+class TracedPool:
+    """The app's read pool, writing what its connections send to `sink` (libpq's trace)."""
+
+    def __init__(self, pool: Any, sink: Any) -> None:
+        self.pool, self.sink = pool, sink
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        from psycopg import pq
+
+        async with self.pool.connection() as conn:
+            conn.pgconn.trace(self.sink.fileno())
+            conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+            try:
+                yield conn
+            finally:
+                conn.pgconn.untrace()
+
+
+async def count_sql(db_url: str, user_id: int, requests: int = 100) -> dict[str, Any]:
+    """Statements and protocol round trips per dashboard request, and the body's size."""
+    from sqlalchemy import event
+
+    app = create_app(Settings(DATABASE_URL=db_url, PASSPORT_JWKS=jwks()))
+    orm_statements = 0
+
+    def statement(*args: Any) -> None:
+        nonlocal orm_statements
+        orm_statements += 1
+
+    with tempfile.TemporaryFile("w+") as sink:
+        async with serving(app) as client:
+            headers = {"Authorization": f"Bearer {passport(user_id)}"}
+            warm = await client.get(DASHBOARD, headers=headers)
+            warm.raise_for_status()
+            event.listen(app.state.engine.sync_engine, "before_cursor_execute", statement)
+            app.state.read_pool = TracedPool(app.state.read_pool, sink)
+            for _ in range(requests):
+                (await client.get(DASHBOARD, headers=headers)).raise_for_status()
+            app.state.read_pool = app.state.read_pool.pool
+        sink.seek(0)
+        sent = [line.split("\t")[2].split()[0] for line in sink if line.startswith("F")]
+    return {
+        "statements": (orm_statements + sum(m in ("Execute", "Query") for m in sent)) / requests,
+        "round_trips": sum(m in ("Sync", "Query") for m in sent) / requests,
+        "bytes": len(warm.content),
+        "platforms": len(warm.json()["platforms"]),
+    }
+
+
+def sessions_opened(db_url: str) -> int:
+    """Connections ever opened to the database (pg_stat_database.sessions, Postgres 14+)."""
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = conn.execute(
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def server_cpu(process: subprocess.Popen[bytes]) -> float:
+    """CPU seconds (user + system) the server process has used so far."""
+    import psutil
+
+    times = psutil.Process(process.pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def start_server(db_url: str, port: int, pool_size: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "DB_POOL_SIZE": str(pool_size),
+        "PASSPORT_JWKS": jwks(),
+        "PGSTACK_ENV": "test",
+        # Per-request INFO access logs would be a large part of a fast endpoint's cost.
+        "LOG_LEVEL": "WARNING",
+    }
+    code = (
+        "import uvicorn; uvicorn.run('demo_service.app:create_app', factory=True,"
+        f" host='127.0.0.1', port={port}, workers=1, log_config=None)"
+    )
+    return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT)
+
+
+def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the server exited")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the server did not start")
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, *, token: str, duration: int, connections: int) -> dict[str, float]:
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-H",
+            f"Authorization: Bearer {token}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    if "Non-2xx" in output or "Socket errors" in output:
+        raise RuntimeError(f"errors under load:\n{output}")
+
+    def latency(percent: str) -> float:
+        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+        assert match, output
+        return float(match[1]) * _UNITS[match[2]]
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    assert rps, output
+    return {"rps": float(rps[1]), "p50_ms": latency("50"), "p99_ms": latency("99")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run (<= 50)")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating runs per endpoint")
+    parser.add_argument("--pool-size", type=int, default=10, help="DB_POOL_SIZE of the server")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench/dashboard.py needs wrk: apt-get install wrk")
+
+    db_url = create_database(server_url(), prefix="bench")
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        migrate.upgrade(db_url)
+        user_id = asyncio.run(seed(db_url))
+        sql = asyncio.run(count_sql(db_url, user_id))
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = start_server(db_url, port, args.pool_size)
+        wait_ready(base, server)
+        results: dict[str, list[dict[str, float]]] = {BASELINE: [], DASHBOARD: []}
+        for path in (BASELINE, DASHBOARD):  # warm-up: connections, caches, prepared statements
+            wrk(base + path, token=passport(user_id), duration=3, connections=args.connections)
+        for _ in range(args.rounds):
+            for path in (BASELINE, DASHBOARD):
+                # A fresh passport per run: one lives 60 s, as auth_service mints them.
+                opened = sessions_opened(db_url)
+                cpu = server_cpu(server)
+                run = wrk(
+                    base + path,
+                    token=passport(user_id),
+                    duration=args.duration,
+                    connections=args.connections,
+                )
+                run["connects"] = sessions_opened(db_url) - opened - 1  # minus our own
+                run["cpu_ms"] = (server_cpu(server) - cpu) * 1000 / (run["rps"] * args.duration)
+                results[path].append(run)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=15)
+        drop_database(db_url)
+
+    print(
+        f"\n{args.connections} connections, {args.duration} s x {args.rounds} rounds,"
+        f" 1 uvicorn worker, DB_POOL_SIZE={args.pool_size},"
+        f" {os.cpu_count()} CPUs (shared with wrk and Postgres)"
+    )
+    print(
+        f"dashboard: {sql['platforms']} platforms, {sql['bytes']} bytes;"
+        f" per request {sql['statements']:g} SQL statement(s), {sql['round_trips']:g} round trip(s)"
+    )
+    print(
+        f"{'endpoint':<16}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
+        f"{'server CPU ms/req':>19}{'db connects':>13}"
+    )
+    for path, runs in results.items():
+        for run in runs:
+            print(
+                f"{path:<16}{run['rps']:>10.0f}{run['p50_ms']:>10.2f}{run['p99_ms']:>10.2f}"
+                f"{run['cpu_ms']:>19.3f}{run['connects']:>13.0f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
