@@ -1,9 +1,10 @@
 """demo_service's HTTP routes: parse, call the service layer, render a schema."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
@@ -16,15 +17,13 @@ from shared.passport import CurrentPassport
 router = APIRouter(prefix="/v1", tags=["demo"])
 
 
+@asynccontextmanager
 async def read_connection(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
     """A connection of the read pool (app.create_read_pool), outside any transaction: a read
     made of one statement is consistent on its own, and no BEGIN/COMMIT saves two round trips."""
     pool: AsyncConnectionPool = request.app.state.read_pool
     async with pool.connection() as connection:
         yield connection
-
-
-ReadConnectionDep = Annotated[AsyncConnection[Any], Depends(read_connection)]
 
 
 class JSONText(Response):
@@ -109,11 +108,13 @@ async def disconnect_platform(
 )
 async def get_metrics(
     passport: CurrentPassport,
-    connection: ReadConnectionDep,
+    request: Request,
     days: Annotated[int, Query(ge=1, le=365)] = 30,
 ) -> JSONText:
     """Metric totals and a daily series over the last `days` days (1 to 365)."""
-    return JSONText(await service.get_metrics(connection, user_id=passport.user_id, days=days))
+    async with read_connection(request) as connection:
+        body = await service.get_metrics(connection, user_id=passport.user_id, days=days)
+    return JSONText(body)
 
 
 @router.get(
@@ -121,6 +122,7 @@ async def get_metrics(
     response_class=JSONText,
     responses={200: {"model": DashboardRead}, **_problems(401, 404)},
 )
-async def get_dashboard(passport: CurrentPassport, connection: ReadConnectionDep) -> JSONText:
+async def get_dashboard(passport: CurrentPassport, request: Request) -> JSONText:
     """Everything the dashboard shows, in one call: user, demo, platforms, metrics, jobs."""
-    return JSONText(await service.get_dashboard(connection, user_id=passport.user_id))
+    async with read_connection(request) as connection:
+        return JSONText(await service.get_dashboard(connection, user_id=passport.user_id))
