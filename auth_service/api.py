@@ -22,6 +22,7 @@ from auth_service.schemas import (
     UserRead,
     describe_device,
 )
+from auth_service.session_cache import SessionCache
 from shared.db import SessionDep
 
 # Every unsafe route of the router goes through the CSRF check; it cannot be forgotten.
@@ -48,7 +49,7 @@ async def current_session(
 ) -> service.Authenticated:
     token, presented_by = credentials.presented_token(request, settings)
     return await service.authenticate(
-        await service.psycopg_connection(session),
+        service.in_transaction(session),
         token=token,
         presented_by=presented_by,
         now=now,
@@ -57,6 +58,14 @@ async def current_session(
 
 
 CurrentSession = Annotated[service.Authenticated, Depends(current_session)]
+
+
+async def get_cache(request: Request) -> SessionCache[service.SessionRow]:
+    cache: SessionCache[service.SessionRow] = request.app.state.session_cache
+    return cache
+
+
+CacheDep = Annotated[SessionCache[service.SessionRow], Depends(get_cache)]
 
 
 def _session_read(
@@ -145,25 +154,31 @@ async def login(
 
 
 @router.get("/session", response_model=SessionRead)
-async def read_session(request: Request, settings: SettingsDep, now: NowDep) -> Response:
+async def read_session(
+    request: Request, settings: SettingsDep, now: NowDep, cache: CacheDep
+) -> Response:
     """The current user, session and a fresh passport (from the cookie, or a legacy bearer)."""
     # Every page view calls this: no request transaction (see service.authenticate).
     token, presented_by = credentials.presented_token(request, settings)
     pool: AsyncConnectionPool = request.app.state.session_pool
-    async with pool.connection() as connection:
-        current = await service.authenticate(
-            connection, token=token, presented_by=presented_by, now=now, settings=settings
-        )
+    current = await service.authenticate(
+        pool.connection,
+        token=token,
+        presented_by=presented_by,
+        now=now,
+        settings=settings,
+        cache=cache,
+    )
     return _json(_session_read(request, current, now=now, settings=settings))
 
 
 @router.delete("/session", status_code=status.HTTP_204_NO_CONTENT)
 async def logout(
-    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+    request: Request, session: SessionDep, settings: SettingsDep, now: NowDep, cache: CacheDep
 ) -> Response:
     """Log out: the session is revoked and the cookie cleared (idempotent)."""
     token, _ = credentials.presented_token(request, settings)
-    await service.logout(session, token=token, now=now)
+    await service.logout(session, token=token, now=now, cache=cache)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     credentials.clear_session_cookie(response, settings=settings)
     return response
@@ -176,6 +191,7 @@ async def exchange(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    cache: CacheDep,
 ) -> Response:
     """Trade a legacy bearer session for a cookie session; the bearer token stops working."""
     if current.presented_by != "bearer":
@@ -183,6 +199,7 @@ async def exchange(
     opened = await service.exchange(
         session,
         current=current,
+        cache=cache,
         ip=credentials.client_ip(request, settings),
         user_agent=request.headers.get("user-agent"),
         now=now,
@@ -227,20 +244,30 @@ async def revoke_session(
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
+    cache: CacheDep,
 ) -> None:
     """Sign out one of my devices (needs a password login under an hour old)."""
     await service.revoke_session(
-        session, current=current, session_id=session_id, now=now, settings=settings
+        session,
+        current=current,
+        session_id=session_id,
+        now=now,
+        settings=settings,
+        cache=cache,
     )
 
 
 @router.delete("/sessions")
 async def revoke_other_sessions(
-    current: CurrentSession, session: SessionDep, settings: SettingsDep, now: NowDep
+    current: CurrentSession,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    cache: CacheDep,
 ) -> RevokedRead:
     """Sign out everywhere else (needs a password login under an hour old)."""
     revoked = await service.revoke_other_sessions(
-        session, current=current, now=now, settings=settings
+        session, current=current, now=now, settings=settings, cache=cache
     )
     return RevokedRead(revoked=revoked)
 

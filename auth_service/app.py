@@ -11,6 +11,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from auth_service import api, passwords, service
 from auth_service.config import Settings
 from auth_service.keys import PassportKeys
+from auth_service.session_cache import SessionCache
+from shared.listener import Listener
+from shared.passport import REVOCATION_CHANNEL
 from shared.service_app import create_service_app
 
 
@@ -33,6 +36,13 @@ async def _warm_up(app: FastAPI) -> AsyncIterator[None]:
     )
     await pool.open(wait=False)
     app.state.session_pool = pool
+    listener: Listener = app.state.listener
+    cache: SessionCache[service.SessionRow] = SessionCache(
+        ttl_seconds=settings.session_cache_ttl.total_seconds(), live=listener.connected.is_set
+    )
+    listener.subscribe(REVOCATION_CHANNEL, cache.on_notification)
+    listener.on_reconnect(cache.clear)  # notifications may have been missed meanwhile
+    app.state.session_cache = cache
     try:
         yield
     finally:
@@ -70,6 +80,7 @@ def create_app(settings: Settings | None = None, *, clock: service.Clock | None 
         settings=settings,
         routers=[api.router, api.well_known],
         lifespan=_warm_up,
+        listen=[REVOCATION_CHANNEL],
     )
     # Parsed once: signing a passport is then one Ed25519 signature.
     app.state.passport_keys = PassportKeys.from_settings(settings.passport_private_keys)

@@ -56,6 +56,9 @@ class SessionLifetimes(BaseSettings):
 class Settings(ServiceSettings, SessionLifetimes):
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
 
+    # Session rows are kept in memory between revocations (signalled by NOTIFY) at most this
+    # long, bounding changes made without a notification; 0 turns the cache off.
+    session_cache_ttl: Duration = dt.timedelta(seconds=60)
     # Revoking other sessions needs a password login this recent.
     recent_login: Duration = dt.timedelta(hours=1)
 

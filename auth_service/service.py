@@ -5,10 +5,12 @@ caller (`now`), so tests drive expiry with a controlled clock. Every revocation 
 `session_revoked` in the same transaction, so other services learn of it exactly when it commits.
 """
 
+import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,6 +32,7 @@ from auth_service.errors import (
     TooManyAttempts,
 )
 from auth_service.models import UserSession
+from auth_service.session_cache import SessionCache
 from shared.passport import REVOCATION_CHANNEL
 from shared.users import User
 
@@ -212,62 +215,93 @@ async def _open_session(
     return NewSession(authenticated=authenticated, token=token)
 
 
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """What the session check reads: the session and its (active) user."""
+
+    secret_hash: bytes
+    user_id: int
+    auth_method: AuthMethod
+    transport: Transport
+    created_at: dt.datetime
+    last_seen_at: dt.datetime
+    absolute_expires_at: dt.datetime
+    email: str
+    full_name: str
+
+
+Connect = Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]]
+
+
 async def authenticate(
-    connection: psycopg.AsyncConnection[Any],
+    connect: Connect,
     *,
     token: str | None,
     presented_by: Transport,
     now: dt.datetime,
     settings: SessionLifetimes,
+    cache: SessionCache[SessionRow] | None = None,
 ) -> Authenticated:
     """The valid session behind `token`, or NotAuthenticated; a read, plus an hourly write.
 
     Plain psycopg, as this runs on every page view: SQLAlchemy's execution layer costs about
-    four times the CPU of the query itself here. Safe on an autocommit connection (GET
-    /v1/session uses one: one round trip instead of BEGIN, SELECT, COMMIT), as the one write
-    is a single conditional statement; other routes pass their transaction's connection.
+    four times the CPU of the query itself here. `connect()` is only entered when the
+    database is needed: a row in `cache` (GET /v1/session) needs none. Safe on autocommit
+    connections, as the one write is a single conditional statement.
     """
     parsed = tokens.parse(token) if token else None
     if parsed is None:
         raise NotAuthenticated()
-    cursor = await connection.execute(_SESSION_BY_ID, {"id": parsed.session_id})
-    row = await cursor.fetchone()
+    row = cache.get(parsed.session_id) if cache is not None else None
     if row is None:
+        generation = cache.generation if cache is not None else 0
+        async with connect() as connection:
+            cursor = await connection.execute(_SESSION_BY_ID, {"id": parsed.session_id})
+            found = await cursor.fetchone()
+        if found is None:
+            raise NotAuthenticated()
+        row = SessionRow(*found)
+        if cache is not None:
+            cache.put(parsed.session_id, row, generation=generation)
+    if not tokens.matches(parsed.secret, row.secret_hash):
         raise NotAuthenticated()
-    (
-        secret_hash,
-        user_id,
-        auth_method,
-        transport,
-        created_at,
-        last_seen_at,
-        absolute_expires_at,
-        email,
-        full_name,
-    ) = row
-    if not tokens.matches(parsed.secret, secret_hash):
-        raise NotAuthenticated()
-    if now >= last_seen_at + settings.session_idle_timeout or now >= absolute_expires_at:
+    if now >= row.last_seen_at + settings.session_idle_timeout or now >= row.absolute_expires_at:
         raise NotAuthenticated("The session has expired: log in again.")
-    if now - last_seen_at >= settings.last_seen_interval:
-        await connection.execute(
-            _TOUCH,
-            {"id": parsed.session_id, "now": now, "stale": now - settings.last_seen_interval},
-        )
-        last_seen_at = now
+    if now - row.last_seen_at >= settings.last_seen_interval:
+        generation = cache.generation if cache is not None else 0
+        async with connect() as connection:
+            await connection.execute(
+                _TOUCH,
+                {"id": parsed.session_id, "now": now, "stale": now - settings.last_seen_interval},
+            )
+        row = dataclasses.replace(row, last_seen_at=now)
+        if cache is not None:
+            cache.put(parsed.session_id, row, generation=generation)
     return Authenticated(
         session_id=parsed.session_id,
-        user_id=user_id,
-        email=email,
-        full_name=full_name,
-        auth_method=auth_method,
-        transport=transport,
+        user_id=row.user_id,
+        email=row.email,
+        full_name=row.full_name,
+        auth_method=row.auth_method,
+        transport=row.transport,
         presented_by=presented_by,
-        created_at=created_at,
-        last_seen_at=last_seen_at,
-        idle_expires_at=min(last_seen_at + settings.session_idle_timeout, absolute_expires_at),
-        absolute_expires_at=absolute_expires_at,
+        created_at=row.created_at,
+        last_seen_at=row.last_seen_at,
+        idle_expires_at=min(
+            row.last_seen_at + settings.session_idle_timeout, row.absolute_expires_at
+        ),
+        absolute_expires_at=row.absolute_expires_at,
     )
+
+
+def in_transaction(session: AsyncSession) -> Connect:
+    """`connect` for authenticate() inside the request's transaction."""
+
+    @asynccontextmanager
+    async def connect() -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        yield await psycopg_connection(session)
+
+    return connect
 
 
 async def psycopg_connection(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
@@ -286,14 +320,25 @@ async def _revoke(
     condition: str,
     params: dict[str, object],
     now: dt.datetime,
+    cache: SessionCache[SessionRow] | None,
 ) -> list[uuid.UUID]:
     statement = text(_REVOKE_NOTIFY.format(condition=condition, channel=REVOCATION_CHANNEL))
     revoked = [row.id for row in await session.execute(statement, {**params, "now": now})]
     REVOCATIONS.labels(reason).inc(len(revoked))
+    if cache is not None:
+        # This process forgets at once; every process (this one again) on the NOTIFY.
+        for session_id in revoked:
+            cache.revoked(session_id)
     return revoked
 
 
-async def logout(session: AsyncSession, *, token: str | None, now: dt.datetime) -> None:
+async def logout(
+    session: AsyncSession,
+    *,
+    token: str | None,
+    now: dt.datetime,
+    cache: SessionCache[SessionRow] | None = None,
+) -> None:
     """Revoke the session behind `token` if the token is genuine; nothing otherwise."""
     parsed = tokens.parse(token) if token else None
     if parsed is None:
@@ -308,6 +353,7 @@ async def logout(session: AsyncSession, *, token: str | None, now: dt.datetime) 
             condition="id = :id",
             params={"id": parsed.session_id},
             now=now,
+            cache=cache,
         )
 
 
@@ -318,6 +364,7 @@ async def exchange(
     ip: str | None,
     user_agent: str | None,
     now: dt.datetime,
+    cache: SessionCache[SessionRow] | None = None,
     settings: Settings,
 ) -> NewSession:
     """Turn the presented (bearer) session into a cookie session and revoke the old one.
@@ -330,6 +377,7 @@ async def exchange(
         condition="id = :id",
         params={"id": current.session_id},
         now=now,
+        cache=cache,
     )
     user = await session.get_one(User, current.user_id)
     return await _open_session(
@@ -373,6 +421,7 @@ async def revoke_session(
     current: Authenticated,
     session_id: uuid.UUID,
     now: dt.datetime,
+    cache: SessionCache[SessionRow] | None = None,
     settings: Settings,
 ) -> None:
     """Revoke one of the user's sessions; another user's (or an unknown) id is a 404."""
@@ -383,13 +432,19 @@ async def revoke_session(
         condition="id = :id AND user_id = :user_id",
         params={"id": session_id, "user_id": current.user_id},
         now=now,
+        cache=cache,
     )
     if not revoked:
         raise SessionNotFound()
 
 
 async def revoke_other_sessions(
-    session: AsyncSession, *, current: Authenticated, now: dt.datetime, settings: Settings
+    session: AsyncSession,
+    *,
+    current: Authenticated,
+    now: dt.datetime,
+    cache: SessionCache[SessionRow] | None = None,
+    settings: Settings,
 ) -> int:
     """Log out everywhere else; returns how many sessions were revoked."""
     _require_recent_login(current, now=now, settings=settings)
@@ -399,11 +454,18 @@ async def revoke_other_sessions(
         condition="user_id = :user_id AND id <> :id",
         params={"user_id": current.user_id, "id": current.session_id},
         now=now,
+        cache=cache,
     )
     return len(revoked)
 
 
-async def disable_user(session: AsyncSession, *, user_id: int, now: dt.datetime) -> int:
+async def disable_user(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    now: dt.datetime,
+    cache: SessionCache[SessionRow] | None = None,
+) -> int:
     """Disable an account and revoke every session it has; returns how many were revoked."""
     await session.execute(
         update(User).where(User.id == user_id).values(is_active=False, updated_at=now)
@@ -414,5 +476,6 @@ async def disable_user(session: AsyncSession, *, user_id: int, now: dt.datetime)
         condition="user_id = :user_id",
         params={"user_id": user_id},
         now=now,
+        cache=cache,
     )
     return len(revoked)

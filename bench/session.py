@@ -7,6 +7,8 @@ the load comes from `wrk` in another process (apt-get install wrk), 50 connectio
     .venv/bin/python bench/session.py [--duration 10] [--connections 50] [--rounds 2]
 
 Prints median and p99 latency and throughput for both endpoints and the ratio session/constant.
+`--no-cache` measures the session check without the in-memory session rows (one indexed
+read per check) instead of with them (no query between revocations).
 """
 
 import argparse
@@ -60,11 +62,13 @@ def server_url() -> str:
     return database_url(plain_database_url(url), "postgres")
 
 
-def start_server(db_url: str, port: int) -> subprocess.Popen[bytes]:
+def start_server(db_url: str, port: int, *, cache: bool) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": db_url,
         "PGSTACK_ENV": "test",
+        # 0 turns the in-memory session rows off: every check is then one indexed read.
+        "AUTH_SESSION_CACHE_TTL": "60" if cache else "0",
         # Per-request INFO access logs would be most of the cost of the constant endpoint.
         "LOG_LEVEL": "WARNING",
     }
@@ -138,6 +142,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs per endpoint")
+    parser.add_argument(
+        "--no-cache", action="store_true", help="AUTH_SESSION_CACHE_TTL=0: read every session"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/session.py needs wrk: apt-get install wrk")
@@ -148,16 +155,22 @@ def main() -> None:
         migrate.upgrade(db_url)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        server = start_server(db_url, port)
+        server = start_server(db_url, port, cache=not args.no_cache)
         wait_ready(base, server)
         cookie = log_in(base)
-        load = {"cookie": cookie, "connections": args.connections}
         for path in (CONSTANT, SESSION):  # warm-up: connections, caches, JIT-free but fair
-            wrk(base + path, duration=3, **load)  # type: ignore[arg-type]
+            wrk(base + path, cookie=cookie, duration=3, connections=args.connections)
         results: dict[str, list[dict[str, float]]] = {CONSTANT: [], SESSION: []}
         for _ in range(args.rounds):
             for path in (CONSTANT, SESSION):
-                results[path].append(wrk(base + path, duration=args.duration, **load))  # type: ignore[arg-type]
+                results[path].append(
+                    wrk(
+                        base + path,
+                        cookie=cookie,
+                        duration=args.duration,
+                        connections=args.connections,
+                    )
+                )
     finally:
         if server is not None:
             server.terminate()
@@ -166,7 +179,8 @@ def main() -> None:
 
     print(
         f"\n{args.connections} connections, {args.duration} s x {args.rounds} rounds,"
-        f" 1 uvicorn worker, {os.cpu_count()} CPUs (shared with wrk and Postgres)"
+        f" 1 uvicorn worker, {os.cpu_count()} CPUs (shared with wrk and Postgres),"
+        f" session cache {'off' if args.no_cache else 'on'}"
     )
     print(f"{'endpoint':<18}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     best = {}

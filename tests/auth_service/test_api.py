@@ -633,3 +633,60 @@ class TestThrottle:
                 headers={"x-forwarded-for": "203.0.113.99"},
             )
             assert response.status_code == 429
+
+
+class TestSessionCache:
+    """Session rows are cached between revocations; revocations still win everywhere."""
+
+    async def test_a_logout_on_one_replica_is_honoured_by_another_within_a_second(
+        self, serve: ServeFactory
+    ) -> None:
+        async with serve() as replica_a, serve() as replica_b:
+            _, token = await new_user(replica_a)
+            assert (
+                await replica_b.get("/v1/session", headers=with_cookie(token))
+            ).status_code == 200
+            assert (
+                await replica_a.delete("/v1/session", headers=with_cookie(token))
+            ).status_code == 204
+            revoked_at = time.monotonic()
+            while (
+                await replica_b.get("/v1/session", headers=with_cookie(token))
+            ).status_code == 200:
+                assert time.monotonic() - revoked_at < 1.0, "revocation not honoured within 1 s"
+                await asyncio.sleep(0.01)
+
+    async def test_a_change_made_without_a_notification_shows_after_the_cache_ttl(
+        self, serve: ServeFactory, db_url: str
+    ) -> None:
+        async with serve(session_cache_ttl=0.3) as client:
+            _, token = await new_user(client)
+            assert (await client.get("/v1/session", headers=with_cookie(token))).status_code == 200
+            with psycopg.connect(db_url) as conn:  # a hand-written revocation: no NOTIFY
+                conn.execute(
+                    "UPDATE user_sessions SET revoked_at = now() WHERE id = %s",
+                    (token.partition(".")[0],),
+                )
+            await asyncio.sleep(0.4)
+            assert (await client.get("/v1/session", headers=with_cookie(token))).status_code == 401
+
+    async def test_the_cache_is_emptied_when_the_listen_connection_comes_back(
+        self, serve: ServeFactory, db_url: str
+    ) -> None:
+        async with serve() as client:
+            _, token = await new_user(client)
+            assert (await client.get("/v1/session", headers=with_cookie(token))).status_code == 200
+            with psycopg.connect(db_url, autocommit=True) as conn:
+                conn.execute(
+                    "UPDATE user_sessions SET revoked_at = now() WHERE id = %s",
+                    (token.partition(".")[0],),
+                )
+                # Kill the listener's backend: notifications sent meanwhile would be lost.
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND query LIKE 'LISTEN%%'"
+                )
+            deadline = time.monotonic() + 10
+            while (await client.get("/v1/session", headers=with_cookie(token))).status_code == 200:
+                assert time.monotonic() < deadline, "the cache outlived the lost connection"
+                await asyncio.sleep(0.05)
