@@ -154,20 +154,23 @@ async def login(
 
 
 @router.get("/session", response_model=SessionRead)
-async def read_session(
-    request: Request, settings: SettingsDep, now: NowDep, cache: CacheDep
-) -> Response:
+async def read_session(request: Request) -> Response:
     """The current user, session and a fresh passport (from the cookie, or a legacy bearer)."""
-    # Every page view calls this: no request transaction (see service.authenticate).
+    # Every page view calls this: no request transaction (see service.authenticate), and the
+    # app's state is read inline, as each resolved dependency costs more than this route's
+    # own work on a cached session.
+    state = request.app.state
+    settings: Settings = state.settings
+    now = state.clock()
     token, presented_by = credentials.presented_token(request, settings)
-    pool: AsyncConnectionPool = request.app.state.session_pool
+    pool: AsyncConnectionPool = state.session_pool
     current = await service.authenticate(
         pool.connection,
         token=token,
         presented_by=presented_by,
         now=now,
         settings=settings,
-        cache=cache,
+        cache=state.session_cache,
     )
     return _json(_session_read(request, current, now=now, settings=settings))
 
