@@ -116,3 +116,8 @@ class PassportKeys:
         }
         token = jwt.encode(claims, self.signing.private_key, ALGORITHM, headers=self._headers)
         return token, dt.datetime.fromtimestamp(expires, dt.UTC)
+
+
+if __name__ == "__main__":
+    # `python -m auth_service.keys`: a new key for AUTH_PASSPORT_PRIVATE_KEYS.
+    print(generate_pem(), end="")

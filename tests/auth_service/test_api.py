@@ -690,3 +690,17 @@ class TestSessionCache:
             while (await client.get("/v1/session", headers=with_cookie(token))).status_code == 200:
                 assert time.monotonic() < deadline, "the cache outlived the lost connection"
                 await asyncio.sleep(0.05)
+
+
+async def test_openapi_documents_every_route_and_the_session_shape(client: AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    assert {
+        "/v1/users",
+        "/v1/session",
+        "/v1/session/exchange",
+        "/v1/sessions",
+        "/v1/sessions/{session_id}",
+        "/.well-known/jwks.json",
+    } <= set(schema["paths"])
+    read = schema["paths"]["/v1/session"]["get"]["responses"]["200"]["content"]
+    assert read["application/json"]["schema"]["$ref"].endswith("/SessionRead")
