@@ -271,6 +271,18 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
+async def warm_up(engine: Any, db_url: str, user_id: int) -> None:
+    """Until the worker has run a job: started, listening, its pools open."""
+    wait_registered(db_url, 1)
+    for _ in range(3):
+        async with AsyncSession(engine) as session:
+            await jobs.enqueue(session, "bench:stamp", user_id, {})
+            await session.commit()
+    wait_drained(db_url, "bench:stamp", 3)
+    with psycopg.connect(db_url) as conn:
+        conn.execute("DELETE FROM background_jobs WHERE kind = 'bench:stamp'")
+
+
 async def start_latency(server: str, template: str, samples: int) -> dict[str, float]:
     """COMMIT returned -> the task's code started, one job at a time, a worker idle."""
     db_url = create_database(server, template=template, prefix="bench")
@@ -282,7 +294,7 @@ async def start_latency(server: str, template: str, samples: int) -> dict[str, f
     )
     try:
         user_id = make_user(db_url)
-        await asyncio.sleep(2)  # the worker is up and listening
+        await warm_up(engine, db_url, user_id)
         committed: dict[uuid.UUID, float] = {}
         for _ in range(samples):
             async with AsyncSession(engine, expire_on_commit=False) as session:
@@ -366,6 +378,7 @@ async def sse_latency(server: str, template: str, samples: int) -> dict[str, flo
                             if isinstance(changed, (int, float)):
                                 delays.append(received - changed / 1000)
 
+        await warm_up(engine, db_url, user_id)
         listener = asyncio.create_task(listen())
         await asyncio.sleep(1)
         for _ in range(samples):
@@ -389,10 +402,12 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
     template_url = create_database(server, prefix="benchtemplate")
     migrate.upgrade(template_url)
     template = template_url.rpartition("/")[2]
+    quiet_url = silenced_copy(server, template)
+    quiet = quiet_url.rpartition("/")[2]
     report("load_average_1_5_15", os.getloadavg())
     try:
         # Rounds alternate bare and pipeline, so a busy moment of the machine hits both.
-        bare, pipeline, two = [], [], []
+        bare, pipeline, two, silent = [], [], [], []
         for round_ in range(1, rounds + 1):
             bare.append(report(f"round {round_} bare", await bare_drain(server, n, concurrency)))
             pipeline.append(
@@ -407,12 +422,23 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
                     await pipeline_drain(server, template, n, concurrency, workers=2),
                 )
             )
+            silent.append(
+                report(
+                    f"round {round_} pipeline without NOTIFY (reference)",
+                    await pipeline_drain(server, quiet, n, concurrency, workers=1),
+                )
+            )
         medians = {
             name: {
                 key: round(statistics.median(r[key] for r in runs), 3)
                 for key in ("jobs_per_s", "cpu_ms_per_job")
             }
-            for name, runs in (("bare", bare), ("pipeline", pipeline), ("pipeline_2_workers", two))
+            for name, runs in (
+                ("bare", bare),
+                ("pipeline", pipeline),
+                ("pipeline_2_workers", two),
+                ("pipeline_without_notify", silent),
+            )
         }
         report("median", medians)
         report(
@@ -428,6 +454,23 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
         report("load_average_1_5_15", os.getloadavg())
     finally:
         drop_database(template_url)
+        drop_database(quiet_url)
+
+
+def silenced_copy(server: str, template: str) -> str:
+    """A template whose job trigger does everything but NOTIFY: what notifying costs."""
+    url = create_database(server, template=template, prefix="benchquiet")
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT prosrc FROM pg_proc WHERE proname = 'pgstack_background_job_changed'"
+        ).fetchone()
+        assert row is not None
+        body = row[0].split("PERFORM pg_notify")[0] + "RETURN NEW;\nEND;\n"
+        conn.execute(
+            "CREATE OR REPLACE FUNCTION pgstack_background_job_changed() RETURNS trigger"
+            " LANGUAGE plpgsql AS $body$" + body + "$body$"
+        )
+    return url
 
 
 def report(name: str, value: Any) -> Any:
