@@ -166,6 +166,22 @@ class TestLogin:
         assert row[0].startswith("$argon2id$")
         await login(client, email)  # and the new hash verifies
 
+    async def test_a_legacy_password_over_72_bytes_logs_in_as_the_old_app_checked_it(
+        self, client: AsyncClient, db_url: str
+    ) -> None:
+        email, password = unique_email(), "é" * 50  # 100 bytes: the old bcrypt used 72
+        legacy = bcrypt.hashpw(password.encode()[:72], bcrypt.gensalt(rounds=4)).decode()
+        with psycopg.connect(db_url) as conn:
+            conn.execute(
+                "INSERT INTO users (email, hashed_password) VALUES (%s, %s)", (email, legacy)
+            )
+        await login(client, email, password)
+        # Rehashed whole: from now on every character counts.
+        response = await client.post(
+            "/v1/session", json={"email": email, "password": "é" * 36 + "x" * 14}
+        )
+        assert response.status_code == 401
+
     async def test_a_disabled_account_cannot_log_in(self, client: AsyncClient, db_url: str) -> None:
         email = await register(client)
         with psycopg.connect(db_url) as conn:
