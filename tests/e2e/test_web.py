@@ -255,7 +255,8 @@ def test_a_legacy_localstorage_token_becomes_a_cookie_session_and_is_deleted(
     page.goto("/login")
     page.evaluate("token => localStorage.setItem('token', token)", token)
 
-    page.goto("/dashboard")
+    # Redirected to /login, whose bridge soon navigates on: wait for the end, not for /login.
+    page.goto("/dashboard", wait_until="commit")
     page.wait_for_url("**/dashboard")
     page.wait_for_selector("[data-testid=metrics]")
     assert page.evaluate("localStorage.length") == 0
