@@ -1,6 +1,6 @@
 """job_service's domain errors, rendered as problem+json."""
 
-from shared.errors import Conflict, NotFound, Unauthorized
+from shared.errors import AppError, Conflict, NotFound, Unauthorized
 
 
 class JobNotFound(NotFound):
@@ -17,3 +17,10 @@ class JobNotRetryable(Conflict):
 
 class InvalidServiceToken(Unauthorized):
     """A valid service token is required."""
+
+
+class UnknownUser(AppError):
+    """No user has this id."""
+
+    status = 422
+    title = "Unknown user"

@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import Row, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from job_service.errors import JobFinished, JobNotFound, JobNotRetryable
+from job_service.errors import JobFinished, JobNotFound, JobNotRetryable, UnknownUser
 from shared import jobs, queue
 from shared.jobs import ACTIVE_STATUSES, BackgroundJob
+from shared.users import User
 
 LIST_LIMIT = 100
 
@@ -122,5 +123,8 @@ async def enqueue(
     args: dict[str, Any],
     idempotency_key: str | None,
 ) -> BackgroundJob:
-    """Enqueue for an internal caller: only kinds registered in this process."""
+    """Enqueue for an internal caller: only kinds registered in this process, only for a
+    user who exists (or for nobody)."""
+    if user_id is not None and await session.get(User, user_id) is None:
+        raise UnknownUser()
     return await jobs.enqueue(session, kind, user_id, args, idempotency_key)

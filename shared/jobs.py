@@ -228,10 +228,14 @@ def job_middleware(
     ) -> Any:
         job_task = context.app.tasks.get(context.job.task_name)
         seconds = _TIMEOUTS.get(job_task.func, default_timeout) if job_task else default_timeout
+        deadline = asyncio.timeout(seconds)
         try:
-            async with asyncio.timeout(seconds):
+            async with deadline:
                 result = await call_next()
         except TimeoutError as exc:
+            if not deadline.expired():  # the task's own timeout (a slow HTTP call, say)
+                await _record_error(context, "TimeoutError", str(exc))
+                raise
             await _record_error(
                 context, "TimeoutError", f"The job did not finish within {seconds:g} s."
             )

@@ -240,6 +240,15 @@ class TestInternalEnqueue:
         )
         assert response.status_code == 401
 
+    async def test_an_unknown_user_is_a_422(self, client: AsyncClient) -> None:
+        response = await client.post(
+            "/internal/v1/jobs",
+            json={"kind": "test:steps", "user_id": 999_999_999},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        assert response.status_code == 422
+        assert response.json()["title"] == "Unknown user"
+
     async def test_an_unknown_kind_is_a_422(self, client: AsyncClient) -> None:
         response = await client.post(
             "/internal/v1/jobs",
