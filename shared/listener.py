@@ -72,7 +72,9 @@ class Listener:
                             except Exception:
                                 # One bad payload or subscriber must not stop the others.
                                 logger.exception("notification handler failed")
-            except psycopg.OperationalError as exc:
+            except (psycopg.Error, OSError) as exc:
+                # Whatever broke the connection (a restart, a network cut, an admin's
+                # pg_terminate_backend), listen again; subscribers re-read on reconnect.
                 self.connected.clear()
                 logger.warning("listener disconnected, retrying: %s", exc.__class__.__name__)
                 await asyncio.sleep(self.retry_seconds)
