@@ -5,7 +5,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import (
+from httpx import AsyncClient
+from job_helpers import (
     PassportKey,
     app_settings,
     enqueue,
@@ -15,7 +16,6 @@ from conftest import (
     running_worker,
     status_is,
 )
-from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from job_service.app import create_app

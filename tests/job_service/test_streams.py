@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from conftest import (
+from job_helpers import (
     EmbeddedPostgres,
     PassportKey,
     SSEEvent,

@@ -4,7 +4,7 @@ import asyncio
 import uuid
 from pathlib import Path
 
-from conftest import (
+from job_helpers import (
     enqueue,
     eventually,
     job_row,
