@@ -20,7 +20,10 @@ router = APIRouter(prefix="/v1", tags=["demo"])
 @asynccontextmanager
 async def read_connection(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
     """A connection of the read pool (app.create_read_pool), outside any transaction: a read
-    made of one statement is consistent on its own, and no BEGIN/COMMIT saves two round trips."""
+    made of one statement is consistent on its own, and no BEGIN/COMMIT saves two round trips.
+
+    Used inline, not as a yield dependency: FastAPI's teardown of one costs about 0.2 ms of CPU
+    per request, a third of the dashboard's (bench/dashboard.py)."""
     pool: AsyncConnectionPool = request.app.state.read_pool
     async with pool.connection() as connection:
         yield connection

@@ -25,6 +25,8 @@ def create_read_pool(settings: Settings) -> AsyncConnectionPool:
         # Never more than the engine's steady size: connections are kept, not churned.
         max_size=settings.db_pool_size,
         configure=_autocommit,
+        # As the engine's pool_timeout: in an outage a request is a 503 within seconds.
+        timeout=5,
         open=False,
         name="demo-reads",
     )
