@@ -193,6 +193,18 @@ def task(
     return decorator
 
 
+def is_final_attempt(context: JobContext) -> bool:
+    """Whether a failure now ends the job (no retry left): the moment for a task to set
+    its own state to failed, say. (A `Backoff` counts attempts; other policies: unknown,
+    so False unless the task has no retry policy at all.)"""
+    strategy = context.task.retry_strategy
+    if strategy is None:
+        return True
+    if isinstance(strategy, Backoff):
+        return context.job.attempts + 1 >= strategy.attempts
+    return False
+
+
 def _pool(context: JobContext) -> Any:
     """The worker's autocommit pool (Procrastinate's own)."""
     return context.app.connector.pool  # type: ignore[attr-defined]

@@ -24,8 +24,8 @@ async def steps(context: JobContext, *, steps: int = 3, pause: float = 0.05) -> 
 
 @jobs.task(blueprint, queue="test", retry=jobs.Backoff(attempts=3, first=0.3, cap=0.6))
 async def broken(context: JobContext, *, message: str) -> None:
-    """Fail every time."""
-    raise ValueError(message)
+    """Fail every time, saying whether it is for good."""
+    raise ValueError(f"{message} (final)" if jobs.is_final_attempt(context) else message)
 
 
 @jobs.task(blueprint, queue="test", timeout=0.5)

@@ -55,7 +55,7 @@ class TestRun:
             job = await enqueue(engine, "test:broken", user_id, {"message": "no luck"})
             row = await eventually(status_is(db_url, job.id, "failed"))
         assert row["attempts"] == 3
-        assert (row["error_type"], row["error_message"]) == ("ValueError", "no luck")
+        assert (row["error_type"], row["error_message"]) == ("ValueError", "no luck (final)")
         assert row["result"] is None
         statuses = [n["status"] for n in notifications.of(job.id)]
         assert statuses == ["queued", "running", "queued", "running", "queued", "running", "failed"]
