@@ -1,0 +1,54 @@
+"""A database outage: the session check answers 503 with Retry-After (never a stale "yes"
+from memory once the outage is noticed), and auth_service recovers by itself.
+
+The outage is real from the app's side: every connection to its database is cut and new ones
+are refused (`ALLOW_CONNECTIONS false`), without restarting the shared cluster.
+"""
+
+import asyncio
+import time
+
+import psycopg
+import pytest
+
+from auth_service.app import create_app
+from tests.auth_service.kit import client_for, make_settings, new_user, with_cookie
+
+
+def set_reachable(db_url: str, reachable: bool) -> None:
+    name = db_url.rpartition("/")[2]
+    maintenance = db_url.rpartition("/")[0] + "/postgres"
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {reachable}'.encode())
+        if not reachable:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+
+
+@pytest.mark.timeout(120)
+async def test_the_session_check_is_503_in_an_outage_and_recovers(db_url: str) -> None:
+    app = create_app(make_settings(db_url))
+    async with client_for(app, headers={"sec-fetch-site": "same-origin"}) as client:
+        _, token = await new_user(client)
+        assert (await client.get("/v1/session", headers=with_cookie(token))).status_code == 200
+
+        set_reachable(db_url, False)
+        try:
+            deadline = time.monotonic() + 30
+            while (
+                response := await client.get("/v1/session", headers=with_cookie(token))
+            ).status_code == 200:
+                assert time.monotonic() < deadline, "still answering from memory in an outage"
+                await asyncio.sleep(0.1)
+            assert response.status_code == 503
+            assert response.headers["content-type"] == "application/problem+json"
+            assert "retry-after" in response.headers
+        finally:
+            set_reachable(db_url, True)
+
+        deadline = time.monotonic() + 60
+        while (await client.get("/v1/session", headers=with_cookie(token))).status_code != 200:
+            assert time.monotonic() < deadline, "did not recover after the database came back"
+            await asyncio.sleep(0.2)
