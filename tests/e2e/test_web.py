@@ -1,8 +1,10 @@
 """The seed's promises, seen in a real Chromium against the real stack (web/ over the services)."""
 
+import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -295,6 +297,33 @@ def test_progress_still_arrives_by_polling_when_the_event_stream_fails(
     page.click("[data-testid=demo-enable]")
     page.wait_for_selector(f"{BANNER}[data-status=enabled]", timeout=30_000)
     assert any("/api/jobs/" in url for url in polls)
+
+
+def test_the_events_route_relays_each_job_event_as_it_happens(stack: Stack) -> None:
+    """Through the web app, a job's SSE events arrive one by one while the job runs (the
+    relay does not buffer them until the end)."""
+    email = stack.register()
+    same_origin = {"sec-fetch-site": "same-origin"}
+    with httpx.Client(base_url=stack.web, headers=same_origin, timeout=30) as client:
+        login = client.post("/api/auth/session", json={"email": email, "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        assert "passport" not in login.json()  # the browser never gets one
+        enable = client.post("/api/demo/enable", json={})
+        assert enable.status_code == 202, enable.text
+        job_id = enable.json()["job"]["id"]
+
+        arrivals: list[tuple[float, dict[str, Any]]] = []
+        with client.stream("GET", f"/api/jobs/{job_id}/events") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    arrivals.append((time.monotonic(), json.loads(line.removeprefix("data: "))))
+    statuses = [event["status"] for _, event in arrivals]
+    assert statuses[-1] == "succeeded", statuses
+    progress = [event["progress"] for _, event in arrivals]
+    assert len(set(progress)) >= 3, progress
+    # Five steps of 0.5 s: buffered events would all arrive together at the end.
+    assert arrivals[-1][0] - arrivals[0][0] > 1.0
 
 
 def test_cross_site_requests_cannot_change_demo_mode(
