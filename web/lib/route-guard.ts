@@ -45,8 +45,8 @@ export function rejectCrossSite(request: Request): Response | null {
     sameOrigin = false;
   }
   if (!sameOrigin) return problem(403, "Forbidden", "Cross-site request refused.");
-  const type = request.headers.get("content-type") ?? "";
-  if (!type.split(";")[0]?.trim().toLowerCase().endsWith("json")) {
+  const type = (request.headers.get("content-type") ?? "").split(";")[0]?.trim().toLowerCase();
+  if (type !== "application/json") {
     return problem(415, "Unsupported Media Type", "Send application/json.");
   }
   return null;
