@@ -11,6 +11,7 @@ from sqlalchemy import event
 
 from demo_service.schemas import DashboardRead, DemoRead, JobRead, MetricsRead, PlatformRead
 from job_service.schemas import JobRead as JobServiceJobRead
+from shared import queue
 from tests.demo_service.conftest import ClientFor
 from tests.demo_service.kit import (
     TracedReadPool,
@@ -305,6 +306,49 @@ class TestIllegalTransitions:
         ):
             assert response.status_code == 404
             assert response.headers["content-type"] == "application/problem+json"
+
+
+class TestJobsEndingOutsideTheirCode:
+    """A job can end without its code seeing it: cancelled, timed out, its worker lost."""
+
+    async def test_a_cancelled_enable_leaves_demo_mode_failed_and_enable_works_again(
+        self, db_url: str, client_for: ClientFor
+    ) -> None:
+        user_id = await create_user(db_url)
+        client = client_for(user_id)
+        first = (await client.post("/v1/demo/enable")).json()  # no worker: stays queued
+
+        await cancel(db_url, first["job"]["id"])
+
+        demo = (await client.get("/v1/demo")).json()
+        assert (demo["status"], demo["error"]) == ("failed", "The job was cancelled.")
+        assert demo["job"]["status"] == "cancelled"
+        again = await client.post("/v1/demo/enable")
+        assert again.status_code == 202
+        assert again.json()["job"]["id"] != first["job"]["id"]
+
+    async def test_a_cancelled_connect_leaves_the_platform_in_error(
+        self, db_url: str, client_for: ClientFor
+    ) -> None:
+        user_id = await create_user(db_url)
+        platform_id = await create_platform(db_url, user_id)
+        client = client_for(user_id)
+        connecting = (await client.post(f"/v1/platforms/{platform_id}/connect")).json()
+
+        await cancel(db_url, connecting["job"]["id"])
+
+        (platform,) = (await client.get("/v1/platforms")).json()
+        assert platform["connection_status"] == "error"
+        assert platform["connection_error"] == "The job was cancelled."
+
+
+async def cancel(db_url: str, job_id: str) -> None:
+    """Cancel a queued job through Procrastinate, as job_service's cancel does."""
+    ((procrastinate_id,),) = await query(
+        db_url, "SELECT procrastinate_job_id FROM background_jobs WHERE id = %s", job_id
+    )
+    async with queue.opened(db_url) as app:
+        assert await app.job_manager.cancel_job_by_id_async(procrastinate_id)
 
 
 class TestPlatforms:
