@@ -10,6 +10,9 @@ and loads /dashboard `--loads` times, after 2 warm-up loads, in two ways:
   the HTTP cache, the session cookie set);
 - cold: a new browser context each time (empty cache), with the cookie copied in.
 
+For scale, the same browser also loads a static HTML page from a Python server 20 times: its
+FCP is this machine's floor at that moment (no server work, no script).
+
 All figures come from the page's own Performance APIs: FCP is the `first-contentful-paint`
 paint entry; interactive is the `pgstack:hydrated` mark that the demo banner (a client island)
 sets in its first effect, i.e. when React has hydrated the page and clicks are handled; TTFB is
@@ -18,6 +21,7 @@ call to demo_service + rendering). Times are milliseconds from navigation start.
 """
 
 import argparse
+import http.server
 import json
 import os
 import random
@@ -32,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from playwright.sync_api import BrowserContext, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, BrowserContext, sync_playwright  # noqa: E402
 
 from deploy.embedded import EmbeddedPostgres  # noqa: E402
 from shared.settings import plain_database_url  # noqa: E402
@@ -101,6 +105,45 @@ def load(context: BrowserContext) -> dict[str, float]:
     return sample
 
 
+STATIC_PAGE = (
+    b"<!doctype html><html><head><title>static</title></head>"
+    b"<body><h1>Dashboard</h1><p>A static page: the floor of FCP here.</p></body></html>"
+)
+
+
+class _StaticPage(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/html")
+        self.send_header("content-length", str(len(STATIC_PAGE)))
+        self.end_headers()
+        self.wfile.write(STATIC_PAGE)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def static_floor(browser: Browser, loads: int) -> list[dict[str, float]]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StaticPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    context = browser.new_context(base_url=f"http://localhost:{server.server_port}")
+    samples = []
+    try:
+        for i in range(WARMUP + loads):
+            page = context.new_page()
+            page.goto("/", wait_until="load")
+            page.wait_for_function("performance.getEntriesByName('first-contentful-paint').length")
+            sample = page.evaluate(MEASURE)
+            page.close()
+            if i >= WARMUP:
+                samples.append(sample)
+    finally:
+        context.close()
+        server.shutdown()
+        server.server_close()
+    return samples
+
+
 def summary(samples: list[dict[str, float]], key: str) -> dict[str, float]:
     values = sorted(s[key] for s in samples)
     # Nearest-rank p95: with 20 loads, the 19th.
@@ -116,7 +159,7 @@ def main() -> None:
     server = os.environ.get("DATABASE_URL") or EmbeddedPostgres(ROOT / ".pgstack").start()
     url = create_database(database_url(plain_database_url(server), "postgres"), prefix="benchweb")
     dev, stack = start_stack(url)
-    results: dict[str, list[dict[str, float]]] = {"warm": [], "cold": []}
+    results: dict[str, list[dict[str, float]]] = {"warm": [], "cold": [], "static": []}
     try:
         email = stack.register()
         stack.enable_demo(email)
@@ -138,6 +181,7 @@ def main() -> None:
                 cold.close()
                 if i >= WARMUP:
                     results["cold"].append(sample)
+            results["static"] = static_floor(browser, args.loads)
             browser.close()
     finally:
         dev.send_signal(signal.SIGTERM)
@@ -148,7 +192,8 @@ def main() -> None:
     print(f"/dashboard with demo data, {args.loads} loads each, milliseconds (median / p95)")
     print(f"{'':6} {'TTFB':>15} {'FCP':>15} {'interactive':>15}")
     for mode, samples in results.items():
-        row = {key: summary(samples, key) for key in ("ttfb", "fcp", "interactive")}
+        keys = ("ttfb", "fcp") if mode == "static" else ("ttfb", "fcp", "interactive")
+        row = {key: summary(samples, key) for key in keys}
         report[mode] = row
         cells = " ".join(f"{row[k]['median']:>7} / {row[k]['p95']:<5}" for k in row)
         print(f"{mode:6} {cells}")
