@@ -19,7 +19,6 @@ from typing import Any
 
 import procrastinate
 from procrastinate import JobContext
-from procrastinate.retry import BaseRetryStrategy
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from demo_service import service
@@ -84,10 +83,6 @@ class _Run:
             )
 
 
-def _is_last_attempt(strategy: BaseRetryStrategy, context: JobContext, exc: Exception) -> bool:
-    return strategy.get_retry_exception(exc, context.job) is None
-
-
 def _reason(action: str, exc: Exception) -> str:
     return f"{action}: {exc}" if str(exc) else f"{action} ({exc.__class__.__name__})."
 
@@ -140,7 +135,7 @@ async def enable(context: JobContext, *, user_id: int) -> dict[str, Any]:
         logger.info("demo:enable superseded", extra={"user_id": user_id})
         return {"superseded": True}
     except Exception as exc:
-        if _is_last_attempt(DEMO_RETRY, context, exc):
+        if jobs.is_final_attempt(context):
             reason = _reason("The demo workspace could not be created", exc)
             await _fail_demo(run, user_id=user_id, moving="enabling", reason=reason)
         raise
@@ -166,7 +161,7 @@ async def disable(context: JobContext, *, user_id: int) -> dict[str, Any]:
         logger.info("demo:disable superseded", extra={"user_id": user_id})
         return {"superseded": True}
     except Exception as exc:
-        if _is_last_attempt(DEMO_RETRY, context, exc):
+        if jobs.is_final_attempt(context):
             reason = _reason("The demo workspace could not be removed", exc)
             await _fail_demo(run, user_id=user_id, moving="disabling", reason=reason)
         raise
@@ -209,7 +204,7 @@ async def connect_platform(context: JobContext, *, platform_id: int) -> dict[str
     except Superseded:
         return {"superseded": True}
     except Exception as exc:
-        if _is_last_attempt(CONNECT_RETRY, context, exc):
+        if jobs.is_final_attempt(context):
             async with jobs.session(context) as session:
                 if await run.claim(session):
                     await service.set_connection_status(
