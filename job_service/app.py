@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.hub = streams.Hub(app.state.listener)
+        app.state.hub = streams.Hub(app.state.listener, app.state.engine)
         refresher = asyncio.create_task(
             metrics.collector.refresh_forever(app.state.engine, settings.metrics_refresh_seconds)
         )
@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
-            app.state.hub.close()
+            await app.state.hub.close()
 
     return create_service_app(
         name="job",

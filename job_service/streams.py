@@ -2,7 +2,8 @@
 
 One `Hub` per process subscribes once to the process's one LISTEN connection (`job_events`)
 and routes each notification to the streams of its user, so 500 open streams cost one
-database connection and one JSON parse per notification.
+database connection and one JSON parse per notification. Job changes are announced only for
+users someone watches: the Hub registers the users it streams in `job_event_watchers`.
 
 A stream subscribes first, then reads the current state, then forwards changes: nothing is
 lost between the read and the subscription. Events carry `id:` so `Last-Event-ID` resumes:
@@ -23,6 +24,7 @@ resumed stream does.
 """
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -33,14 +35,14 @@ from functools import partial
 from typing import Any, TypeVar
 
 import psycopg
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, or_, select, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from job_service.errors import JobNotFound
 from job_service.schemas import JobRead
 from shared.events import CHANNEL
-from shared.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, BackgroundJob
+from shared.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, WATCH_LOCK, BackgroundJob
 from shared.listener import Listener
 
 logger = logging.getLogger(__name__)
@@ -52,42 +54,118 @@ QUEUE_LIMIT = 1000
 
 
 class Hub:
-    """Routes `job_events` notifications from the one Listener to the streams of each user."""
+    """Routes `job_events` notifications from the one Listener to the streams of each user.
 
-    def __init__(self, listener: Listener) -> None:
+    Job changes are announced only for watched users (migration 0004): the first stream of a
+    user registers this process as a watcher of that user before it reads anything, and the
+    registration is renewed while the user has streams here (it lapses `ttl` seconds after).
+    """
+
+    def __init__(self, listener: Listener, engine: AsyncEngine, *, ttl: float = 60) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self.watcher = uuid.uuid4()
         self._queues: dict[int, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._registrations: dict[int, asyncio.Future[None]] = {}
         self._unsubscribe = [
             listener.subscribe(CHANNEL, self._notified),
             listener.on_reconnect(self._reconnected),
         ]
+        self._renewal = asyncio.create_task(self._renew_forever(), name="watch renewal")
 
-    def close(self) -> None:
+    async def close(self) -> None:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
+        self._renewal.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._renewal
 
     @property
     def stream_count(self) -> int:
         return sum(len(queues) for queues in self._queues.values())
 
-    def subscribe(self, user_id: int) -> "Subscription":
+    async def subscribe(self, user_id: int) -> "Subscription":
         """Start queueing the user's notifications; `close()` the subscription when done."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
         self._queues[user_id].add(queue)
-        return Subscription(queue, lambda: self._unsubscribe_queue(user_id, queue))
+        subscription = Subscription(queue, lambda: self._unsubscribe_queue(user_id, queue))
+        # Every stream waits for the user's registration, the first one's or a retry.
+        registration = self._registrations.get(user_id)
+        if registration is None or (registration.done() and registration.exception()):
+            registration = asyncio.ensure_future(self._watch([user_id]))
+            self._registrations[user_id] = registration
+        try:
+            await asyncio.shield(registration)
+        except BaseException:
+            subscription.close()
+            raise
+        return subscription
 
     def _unsubscribe_queue(self, user_id: int, queue: asyncio.Queue[dict[str, Any]]) -> None:
         queues = self._queues.get(user_id)
         if queues is not None:
             queues.discard(queue)
             if not queues:
+                # The registration is left to lapse: deleting it could race a new stream's.
                 del self._queues[user_id]
+                self._registrations.pop(user_id, None)
+
+    async def _watch(self, user_ids: list[int]) -> None:
+        """Register (or renew) this process as a watcher of these users' job changes.
+
+        The exclusive lock waits for every change of theirs in flight (each holds the shared
+        lock until it commits): those are visible to the reads that follow, later ones see
+        the registration and are announced.
+        """
+        async with self.engine.begin() as conn:
+            for user_id in sorted(user_ids):
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:lock, hashint8(:user_id))"),
+                    {"lock": WATCH_LOCK, "user_id": user_id},
+                )
+            await conn.execute(
+                text(
+                    "INSERT INTO job_event_watchers (user_id, watcher, expires_at)"
+                    " SELECT unnest(CAST(:user_ids AS bigint[])), :watcher,"
+                    " now() + make_interval(secs => :ttl)"
+                    " ON CONFLICT (user_id, watcher) DO UPDATE SET expires_at = EXCLUDED.expires_at"
+                ),
+                {"user_ids": user_ids, "watcher": self.watcher, "ttl": self.ttl},
+            )
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(
+                        text(
+                            "UPDATE job_event_watchers"
+                            " SET expires_at = now() + make_interval(secs => :ttl)"
+                            " WHERE watcher = :watcher"
+                            " AND user_id = ANY(CAST(:user_ids AS bigint[]))"
+                        ),
+                        {"ttl": self.ttl, "watcher": self.watcher, "user_ids": list(self._queues)},
+                    )
+                    await conn.execute(
+                        text(
+                            "DELETE FROM job_event_watchers"
+                            " WHERE expires_at < now() - make_interval(secs => :ttl)"
+                        ),
+                        {"ttl": self.ttl},
+                    )
+            except (DBAPIError, psycopg.OperationalError) as exc:
+                logger.warning("watch renewal failed: %s", exc.__class__.__name__)
 
     def _notified(self, payload: str) -> None:
         event = json.loads(payload)
         for queue in self._queues.get(event.get("user_id"), ()):
             _put(queue, event)
 
-    def _reconnected(self) -> None:
+    async def _reconnected(self) -> None:
+        # A crash empties the (unlogged) registrations: register again, then re-read.
+        if self._queues:
+            await _patiently(partial(self._watch, list(self._queues)))
         for queues in self._queues.values():
             for queue in queues:
                 _put(queue, RESYNC)
@@ -143,7 +221,7 @@ async def open_job_stream(
     heartbeat: float,
 ) -> AsyncIterator[str]:
     """The events of one job; raises JobNotFound before streaming anything."""
-    subscription = hub.subscribe(user_id)
+    subscription = await hub.subscribe(user_id)
     try:
         job = await _read_job(sessionmaker, job_id, user_id)
     except BaseException:
@@ -282,7 +360,7 @@ async def open_user_stream(
     slack_seconds: float,
 ) -> AsyncIterator[str]:
     """Every change of the user's jobs, and the announcements of other services."""
-    subscription = hub.subscribe(user_id)
+    subscription = await hub.subscribe(user_id)
     slack_ms = int(slack_seconds * 1000)
     cursor = Cursor.parse(last_event_id, slack_ms)
     resumed = cursor is not None

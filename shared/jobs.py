@@ -107,6 +107,21 @@ class BackgroundJob(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(TIMESTAMPTZ)
 
 
+class JobEventWatcher(Base):
+    """A process streaming `user_id`'s job changes (0: everyone's) until `expires_at`: only
+    watched changes are announced on `job_events` (migration 0004)."""
+
+    __tablename__ = "job_event_watchers"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    watcher: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ)
+
+
+WATCH_LOCK = 7001  # the advisory lock class of watcher registrations (see migration 0004)
+
+
 class UnknownJobKind(AppError):
     """No task of this kind is registered."""
 

@@ -165,6 +165,13 @@ async def listening(db_url: str) -> AsyncIterator[Notifications]:
     notifications = Notifications()
     async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
         await conn.execute("LISTEN job_events")
+        # Job changes are announced only to watchers: watch everyone's (user 0).
+        watcher = uuid.uuid4()
+        await conn.execute(
+            "INSERT INTO job_event_watchers (user_id, watcher, expires_at)"
+            " VALUES (0, %s, now() + interval '1 hour')",
+            (watcher,),
+        )
 
         async def collect() -> None:
             async for notify in conn.notifies():
@@ -177,6 +184,7 @@ async def listening(db_url: str) -> AsyncIterator[Notifications]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await conn.execute("DELETE FROM job_event_watchers WHERE watcher = %s", (watcher,))
 
 
 @asynccontextmanager

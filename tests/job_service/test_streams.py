@@ -1,6 +1,7 @@
 """Server-Sent Events: a job's life in order, resumable, on one LISTEN connection."""
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -304,3 +305,50 @@ class TestDatabaseRestart:
         assert statuses[-1] == "succeeded"
         versions = [int(e["id"]) for e in received]
         assert versions == sorted(set(versions))
+
+
+class TestWatchers:
+    async def test_a_change_nobody_watches_is_not_announced_and_a_watched_one_is(
+        self, db_url: str, engine: AsyncEngine
+    ) -> None:
+        user_id = make_user(db_url)
+        job = await enqueue(engine, "test:steps", user_id, {})
+        received: list[str] = []
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+            await conn.execute("LISTEN job_events")
+            bump = "UPDATE background_jobs SET progress_message = %s WHERE id = %s"
+            await conn.execute(bump, ("unwatched", job.id))
+            await conn.execute(
+                "INSERT INTO job_event_watchers VALUES (%s, %s, now() + interval '1 minute')",
+                (user_id, uuid.uuid4()),
+            )
+            await conn.execute(bump, ("watched", job.id))
+            async for notify in conn.notifies(timeout=2):
+                received.append(json.loads(notify.payload)["message"])
+        assert received == ["watched"]
+
+    async def test_a_stream_opening_during_an_uncommitted_change_still_sees_it(
+        self,
+        base_url: str,
+        http: httpx.AsyncClient,
+        db_url: str,
+        engine: AsyncEngine,
+        passport_key: PassportKey,
+    ) -> None:
+        user_id = make_user(db_url)
+        job = await enqueue(engine, "test:steps", user_id, {})
+        with psycopg.connect(db_url) as writer:
+            # Unwatched when it runs, so not announced; committed only after the stream opens.
+            writer.execute(
+                "UPDATE background_jobs SET progress_message = 'in flight' WHERE id = %s",
+                (job.id,),
+            )
+            url = f"{base_url}/v1/jobs/{job.id}/events"
+            opening = asyncio.create_task(
+                collect(http, url, passport_key.headers(user_id), stop_after=1)
+            )
+            await asyncio.sleep(1)
+            assert not opening.done()  # its registration waits for the change to commit
+            writer.commit()
+            (first,) = await asyncio.wait_for(opening, 10)
+        assert (first.data["message"], first["id"]) == ("in flight", "2")

@@ -3,8 +3,9 @@
 The database keeps `background_jobs.status` itself: a trigger on `procrastinate_events` mirrors
 every queue event (a worker's start and finish, a cancellation, a stalled job's retry, which no
 worker sees) onto the row. A second trigger on `background_jobs` bumps `version` whenever what a
-user sees changes (status, progress) and sends `NOTIFY job_events` with a small payload, so every
-path that changes a job notifies exactly once per change, in the transaction of the change.
+user sees changes (status, progress) and sends `NOTIFY job_events` with a small payload when
+someone watches that user's jobs (`job_event_watchers`), so every path that changes a job
+notifies once per change, in the transaction of the change.
 
 Procrastinate's SQL is read from the installed package at migration time, never copied into
 this tree; a later Procrastinate upgrade is one more revision applying that release's
@@ -24,6 +25,18 @@ depends_on = None
 
 
 JOB_TRIGGERS = """
+-- Who wants `job_events`: a process with open streams registers each user it streams (user 0:
+-- every user) and renews the registration while they stay open. A change nobody watches is
+-- not announced: NOTIFY takes a cluster-wide lock at commit and wakes every listening backend
+-- of the database, the largest cost of a job's life when nobody looks (bench/jobs.py).
+-- UNLOGGED: a crash empties it, and listeners register again when they reconnect.
+CREATE UNLOGGED TABLE job_event_watchers (
+    user_id    bigint NOT NULL,
+    watcher    uuid NOT NULL,
+    expires_at timestamptz NOT NULL,
+    PRIMARY KEY (user_id, watcher)
+);
+
 -- A user-visible change (status, progress) bumps the version and is announced, once, when
 -- the transaction commits. Writes of the result or the error alone do not: the status change
 -- that follows them in the same job's life carries them.
@@ -37,6 +50,16 @@ BEGIN
         END IF;
         NEW.version := OLD.version + 1;
         NEW.updated_at := now();
+    END IF;
+    -- Only a change someone watches is announced (see job_event_watchers). Registering a
+    -- watcher takes this lock exclusively: a change either commits before the new watcher's
+    -- first read, or sees the watcher and is announced.
+    PERFORM pg_advisory_xact_lock_shared(7001, hashint8(coalesce(NEW.user_id, 0)));
+    IF NOT EXISTS (
+        SELECT 1 FROM job_event_watchers
+        WHERE user_id IN (NEW.user_id, 0) AND expires_at > now()
+    ) THEN
+        RETURN NEW;
     END IF;
     PERFORM pg_notify('job_events', json_build_object(
         'type', 'job',
@@ -146,7 +169,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(
         """
-        DROP TABLE background_jobs;
+        DROP TABLE background_jobs, job_event_watchers;
         DROP FUNCTION pgstack_background_job_changed();
         DROP TRIGGER pgstack_mirror_job_event ON procrastinate_events;
         DROP FUNCTION pgstack_mirror_job_event();
