@@ -106,7 +106,6 @@ async def disconnect_platform(
 
 @router.get(
     "/metrics",
-    response_class=JSONText,
     responses={200: {"model": MetricsRead}, **_problems(401, 422)},
 )
 async def get_metrics(
@@ -122,7 +121,6 @@ async def get_metrics(
 
 @router.get(
     "/dashboard",
-    response_class=JSONText,
     responses={200: {"model": DashboardRead}, **_problems(401, 404)},
 )
 async def get_dashboard(passport: CurrentPassport, request: Request) -> JSONText:
