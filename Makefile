@@ -25,8 +25,9 @@ format: install ## apply ruff's fixes and formatting
 	$(UV) run --frozen ruff check --fix .
 	$(UV) run --frozen ruff format .
 
-web: install ## install the web app (npm ci) and build it (next build, type-checked) if it changed
+web: install ## install the web app (npm ci), check its formatting, build it (type-checked)
 	$(UV) run --frozen python -c 'from deploy.dev import build_web; build_web()'
+	cd web && npm run --silent format:check
 
 
 web-types: ## regenerate web/lib/api/*.ts from the running services' OpenAPI (needs `make dev`)

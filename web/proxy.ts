@@ -21,7 +21,12 @@ export async function proxy(request: NextRequest): Promise<NextResponse> {
   if (check.kind === "invalid") return deny(request, isApi);
   if (check.kind === "unavailable") {
     return NextResponse.json(
-      { type: "about:blank", title: "Service Unavailable", status: 503, detail: "The sign-in service is not answering." },
+      {
+        type: "about:blank",
+        title: "Service Unavailable",
+        status: 503,
+        detail: "The sign-in service is not answering.",
+      },
       { status: 503, headers: { "retry-after": "1", "content-type": "application/problem+json" } },
     );
   }
@@ -39,7 +44,10 @@ function deny(request: NextRequest, isApi: boolean): NextResponse {
   if (isApi) {
     return NextResponse.json(
       { type: "about:blank", title: "Unauthorized", status: 401, detail: "Sign in first." },
-      { status: 401, headers: { "content-type": "application/problem+json", "cache-control": "no-store" } },
+      {
+        status: 401,
+        headers: { "content-type": "application/problem+json", "cache-control": "no-store" },
+      },
     );
   }
   const response = NextResponse.redirect(new URL("/login", request.url));

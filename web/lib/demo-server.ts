@@ -34,8 +34,10 @@ export function changePlatformConnection(
   platformId: string,
   action: "connect" | "disconnect",
 ): Promise<Response> {
-  return serviceFetch(
-    `${DEMO_URL}/v1/platforms/${encodeURIComponent(platformId)}/${action}`,
-    { passport, method: "POST", headers: { "content-type": "application/json" }, body: "{}" },
-  );
+  return serviceFetch(`${DEMO_URL}/v1/platforms/${encodeURIComponent(platformId)}/${action}`, {
+    passport,
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: "{}",
+  });
 }

@@ -9,7 +9,10 @@ import type { SessionInfo } from "./types";
 export function problem(status: number, title: string, detail: string): Response {
   return Response.json(
     { type: "about:blank", title, status, detail },
-    { status, headers: { "content-type": "application/problem+json", "cache-control": "no-store" } },
+    {
+      status,
+      headers: { "content-type": "application/problem+json", "cache-control": "no-store" },
+    },
   );
 }
 

@@ -13,7 +13,12 @@ export const SESSION_HEADER = "x-pgstack-session";
 
 // Request headers that would let a client pose as someone: proxy.ts deletes whatever the client
 // sent under these names before any page or route handler can read them.
-export const IDENTITY_HEADERS = [SESSION_HEADER, "x-pgstack-passport", "x-user-id", "authorization"];
+export const IDENTITY_HEADERS = [
+  SESSION_HEADER,
+  "x-pgstack-passport",
+  "x-user-id",
+  "authorization",
+];
 
 type CookieJar = { get(name: string): { value: string } | undefined };
 
@@ -32,7 +37,10 @@ export type SessionCheck =
   | { kind: "unavailable"; status: number };
 
 /** Ask auth_service who this cookie belongs to (GET /v1/session). */
-export async function checkSession(cookie: string, userAgent?: string | null): Promise<SessionCheck> {
+export async function checkSession(
+  cookie: string,
+  userAgent?: string | null,
+): Promise<SessionCheck> {
   let response: Response;
   try {
     response = await fetch(`${AUTH_URL}/v1/session`, {

@@ -18,8 +18,7 @@ export default async function DashboardLayout({ children }: { children: ReactNod
           <a href="/metrics">Metrics</a>
         </nav>
         <span>
-          <span data-testid="user-email">{user.full_name || user.email}</span>{" "}
-          <LogoutButton />
+          <span data-testid="user-email">{user.full_name || user.email}</span> <LogoutButton />
         </span>
       </header>
       <LegacyTokenBridge />

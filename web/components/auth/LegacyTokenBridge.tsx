@@ -28,5 +28,9 @@ export function LegacyTokenBridge() {
       .catch(() => setNote("Your old sign-in could not be moved; please sign in again."));
   }, []);
 
-  return note ? <p className="muted" data-testid="legacy-bridge">{note}</p> : null;
+  return note ? (
+    <p className="muted" data-testid="legacy-bridge">
+      {note}
+    </p>
+  ) : null;
 }

@@ -26,7 +26,9 @@ export function LoginForm() {
     }
     setPending(false);
     if (response?.status === 429) {
-      setError(`Too many attempts; try again in ${response.headers.get("retry-after") ?? "a few"} seconds.`);
+      setError(
+        `Too many attempts; try again in ${response.headers.get("retry-after") ?? "a few"} seconds.`,
+      );
     } else if (response && response.status < 500) {
       setError("Wrong email or password.");
     } else {

@@ -28,7 +28,8 @@ export function EnableProcessingBanner({ initial }: { initial: DemoState }) {
       setStatus(state.status);
       setError(state.error);
     } else {
-      setStatus(finished.status === "succeeded" ? (status === "disabling" ? "disabled" : "enabled") : "failed");
+      const target = status === "disabling" ? "disabled" : "enabled";
+      setStatus(finished.status === "succeeded" ? target : "failed");
     }
     // Platforms and metrics changed with demo mode: render them again on the server.
     router.refresh();

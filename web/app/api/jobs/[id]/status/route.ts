@@ -12,5 +12,7 @@ export async function GET(
   const session = await sessionOrProblem();
   if (session instanceof Response) return session;
   const { id } = await ctx.params;
-  return relay(await fetchJobStatus(session.passport.token, id, request.headers.get("if-none-match")));
+  return relay(
+    await fetchJobStatus(session.passport.token, id, request.headers.get("if-none-match")),
+  );
 }
