@@ -614,3 +614,13 @@ def test_an_embedded_job_has_the_shape_job_service_serves() -> None:
     ours, theirs = shape(JobRead), shape(JobServiceJobRead)
     assert ours.keys() == theirs.keys()
     assert {k for k in ours if ours[k] != theirs[k]} <= {"status", "links", "error"}
+
+
+async def test_openapi_documents_the_prebuilt_json_routes_with_their_schemas(
+    client_for: ClientFor,
+) -> None:
+    """The web app's generated types see DashboardRead and MetricsRead, not a string."""
+    paths = (await client_for(0).get("/openapi.json")).json()["paths"]
+    for path, schema in (("/v1/dashboard", "DashboardRead"), ("/v1/metrics", "MetricsRead")):
+        content = paths[path]["get"]["responses"]["200"]["content"]["application/json"]
+        assert content["schema"] == {"$ref": f"#/components/schemas/{schema}"}
