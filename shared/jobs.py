@@ -112,7 +112,7 @@ class JobEventWatcher(Base):
     watched changes are announced on `job_events` (migration 0004)."""
 
     __tablename__ = "job_event_watchers"
-    __table_args__ = {"prefixes": ["UNLOGGED"]}
+    __table_args__ = ({"prefixes": ["UNLOGGED"]},)
 
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     watcher: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
