@@ -130,6 +130,27 @@ def test_first_html_of_the_dashboard_has_the_totals_and_platform_names(
     assert "no-store" in response.headers["cache-control"]
 
 
+def test_the_metrics_page_renders_the_daily_series_on_the_server(stack: Stack, page: Page) -> None:
+    """/metrics?days=7 arrives with one row per day and the week's totals in its first HTML."""
+    email = stack.register()
+    stack.enable_demo(email)
+    metrics = httpx.get(
+        f"{stack.demo}/v1/metrics",
+        params={"days": 7},
+        headers={"authorization": f"Bearer {stack.passport(email)}"},
+    ).json()
+    log_in(page, email)
+
+    response = page.goto("/metrics?days=7")
+    assert response is not None
+    html = response.text()
+    assert len(metrics["daily"]) == 7
+    for day in metrics["daily"]:
+        assert day["day"] in html
+    assert f"{metrics['totals']['impressions']:,}" in html
+    assert money(metrics["totals"]["spend"]) in html
+
+
 @pytest.mark.parametrize("demo", ["disabled", "enabled"])
 def test_dashboard_load_has_no_spinner_and_no_data_request_before_first_paint(
     stack: Stack, context: BrowserContext, demo: str
