@@ -20,7 +20,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.hub = streams.Hub(app.state.listener, app.state.engine)
+        app.state.hub = streams.Hub(
+            app.state.listener, app.state.engine, ttl=settings.sse_watch_seconds
+        )
         refresher = asyncio.create_task(
             metrics.collector.refresh_forever(app.state.engine, settings.metrics_refresh_seconds)
         )

@@ -19,6 +19,9 @@ class Settings(ServiceSettings):
     # `/v1/events` resumes from the jobs changed this long before its cursor: longer than any
     # transaction that writes `background_jobs` can last (see job_service/streams.py).
     sse_resume_slack_seconds: float = Field(default=10, gt=0)
+    # A process streaming a user's jobs registers as their watcher for this long, renewed
+    # every third of it (only watched job changes are announced: see migration 0004).
+    sse_watch_seconds: float = Field(default=60, gt=0)
     # Job metrics (by kind and status, queue depth, ages, durations) are read this often.
     metrics_refresh_seconds: float = Field(default=15, gt=0)
     # The task modules whose kinds this service may enqueue and retry (their queues, locks).

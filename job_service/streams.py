@@ -30,7 +30,7 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from functools import partial
 from typing import Any, TypeVar
 
@@ -137,25 +137,42 @@ class Hub:
         while True:
             await asyncio.sleep(self.ttl / 3)
             try:
-                async with self.engine.begin() as conn:
-                    await conn.execute(
-                        text(
-                            "UPDATE job_event_watchers"
-                            " SET expires_at = now() + make_interval(secs => :ttl)"
-                            " WHERE watcher = :watcher"
-                            " AND user_id = ANY(CAST(:user_ids AS bigint[]))"
-                        ),
-                        {"ttl": self.ttl, "watcher": self.watcher, "user_ids": list(self._queues)},
-                    )
-                    await conn.execute(
-                        text(
-                            "DELETE FROM job_event_watchers"
-                            " WHERE expires_at < now() - make_interval(secs => :ttl)"
-                        ),
-                        {"ttl": self.ttl},
-                    )
+                await self._renew()
             except (DBAPIError, psycopg.OperationalError) as exc:
                 logger.warning("watch renewal failed: %s", exc.__class__.__name__)
+
+    async def _renew(self) -> None:
+        users = list(self._queues)
+        async with self.engine.begin() as conn:
+            renewed = await conn.scalars(
+                text(
+                    "UPDATE job_event_watchers"
+                    " SET expires_at = now() + make_interval(secs => :ttl)"
+                    " WHERE watcher = :watcher AND user_id = ANY(CAST(:user_ids AS bigint[]))"
+                    " RETURNING user_id"
+                ),
+                {"ttl": self.ttl, "watcher": self.watcher, "user_ids": users},
+            )
+            lost = set(users) - set(renewed)
+            await conn.execute(
+                text(
+                    "DELETE FROM job_event_watchers"
+                    " WHERE expires_at < now() - make_interval(secs => :ttl)"
+                ),
+                {"ttl": self.ttl},
+            )
+        # Registrations gone (a database crash, renewals failing past their expiry): their
+        # changes may have gone unannounced, so register again and re-read.
+        await self._rewatch(lost)
+
+    async def _rewatch(self, user_ids: Iterable[int]) -> None:
+        # One user per transaction: several exclusive locks in one could deadlock with a
+        # change holding the shared locks of two users.
+        for user_id in user_ids:
+            if user_id in self._queues:
+                await _patiently(partial(self._watch, [user_id]))
+            for queue in self._queues.get(user_id, ()):
+                _put(queue, RESYNC)
 
     def _notified(self, payload: str) -> None:
         event = json.loads(payload)
@@ -163,12 +180,9 @@ class Hub:
             _put(queue, event)
 
     async def _reconnected(self) -> None:
-        # A crash empties the (unlogged) registrations: register again, then re-read.
-        if self._queues:
-            await _patiently(partial(self._watch, list(self._queues)))
-        for queues in self._queues.values():
-            for queue in queues:
-                _put(queue, RESYNC)
+        # Notifications were lost while disconnected, and a crash empties the (unlogged)
+        # registrations: register again, then every stream re-reads.
+        await self._rewatch(list(self._queues))
 
 
 class Subscription:

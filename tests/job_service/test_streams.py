@@ -352,3 +352,24 @@ class TestWatchers:
             writer.commit()
             (first,) = await asyncio.wait_for(opening, 10)
         assert (first.data["message"], first["id"]) == ("in flight", "2")
+
+    async def test_a_lost_registration_is_renewed_and_the_stream_goes_on(
+        self,
+        http: httpx.AsyncClient,
+        db_url: str,
+        engine: AsyncEngine,
+        passport_key: PassportKey,
+    ) -> None:
+        user_id = make_user(db_url)
+        settings = app_settings(db_url, passport_key, sse_watch_seconds=0.6)
+        async with http_server(create_app(settings)) as base_url:
+            reading = asyncio.create_task(
+                collect(http, f"{base_url}/v1/events", passport_key.headers(user_id), stop_after=1)
+            )
+            await asyncio.sleep(0.5)
+            with psycopg.connect(db_url) as conn:
+                conn.execute("DELETE FROM job_event_watchers WHERE user_id = %s", (user_id,))
+            await asyncio.sleep(0.6)  # a renewal notices
+            job = await enqueue(engine, "test:steps", user_id, {})
+            (event,) = await asyncio.wait_for(reading, 10)
+        assert (event.data["id"], event.data["status"]) == (str(job.id), "queued")
