@@ -12,6 +12,7 @@ read per check) instead of with them (no query between revocations).
 """
 
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -137,6 +138,11 @@ def wrk(url: str, *, cookie: str, duration: int, connections: int) -> dict[str, 
     return {"rps": float(rps[1]), "p50_ms": latency("50"), "p99_ms": latency("99")}
 
 
+def _installed(module: str) -> str:
+    # uvicorn's defaults (loop="auto", http="auto") use them whenever they are importable.
+    return "yes" if importlib.util.find_spec(module) else "no"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
@@ -180,7 +186,8 @@ def main() -> None:
     print(
         f"\n{args.connections} connections, {args.duration} s x {args.rounds} rounds,"
         f" 1 uvicorn worker, {os.cpu_count()} CPUs (shared with wrk and Postgres),"
-        f" session cache {'off' if args.no_cache else 'on'}"
+        f" session cache {'off' if args.no_cache else 'on'},"
+        f" uvloop {_installed('uvloop')}, httptools {_installed('httptools')}"
     )
     print(f"{'endpoint':<18}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     best = {}
