@@ -6,6 +6,7 @@ one indexed read made before any password hashing, so a throttled guess costs no
 """
 
 import datetime as dt
+import ipaddress
 import math
 
 from sqlalchemy import text
@@ -26,6 +27,17 @@ _COUNT = text(
 )
 
 
+def address_key(ip: str | None) -> str | None:
+    """The address failures are counted against: an IPv6 client is its /64, as one host
+    commonly holds a whole /64 and could otherwise guess from a fresh address every time."""
+    if ip is None:
+        return None
+    address = ipaddress.ip_address(ip)
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False).network_address)
+    return str(address)
+
+
 def _wait(
     failures: int, last: dt.datetime | None, limit: int, now: dt.datetime, settings: Settings
 ) -> float:
@@ -40,11 +52,8 @@ async def check(
     session: AsyncSession, *, email: str, ip: str | None, now: dt.datetime, settings: Settings
 ) -> None:
     """Raise TooManyAttempts (with Retry-After) while the account or the address backs off."""
-    row = (
-        await session.execute(
-            _COUNT, {"email": email, "ip": ip, "since": now - settings.login_failure_window}
-        )
-    ).one()
+    params = {"email": email, "ip": address_key(ip), "since": now - settings.login_failure_window}
+    row = (await session.execute(_COUNT, params)).one()
     wait = max(
         _wait(
             row.account_failures,
@@ -70,7 +79,7 @@ async def record_failure(
                 "INSERT INTO login_failures (email, ip, failed_at)"
                 " VALUES (:email, CAST(:ip AS inet), :now)"
             ),
-            {"email": email, "ip": ip, "now": now},
+            {"email": email, "ip": address_key(ip), "now": now},
         )
 
 

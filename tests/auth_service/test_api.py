@@ -633,6 +633,22 @@ class TestThrottle:
             assert response.status_code == 429
             assert int(response.headers["retry-after"]) == 60
 
+    async def test_addresses_of_one_ipv6_slash_64_count_as_one(self, serve: ServeFactory) -> None:
+        async with serve(ip="10.9.0.1", trusted_proxies=["10.9.0.0/16"]) as client:
+            for i in range(10):
+                response = await client.post(
+                    "/v1/session",
+                    json={"email": unique_email(), "password": "wrong pass"},
+                    headers={"x-forwarded-for": f"2001:db8:1:2::{i + 1:x}"},
+                )
+                assert response.status_code == 401
+            response = await client.post(
+                "/v1/session",
+                json={"email": unique_email(), "password": "wrong pass"},
+                headers={"x-forwarded-for": "2001:db8:1:2:ffff::1"},
+            )
+            assert response.status_code == 429
+
     async def test_a_forwarded_address_from_an_untrusted_peer_is_ignored(
         self, serve: ServeFactory
     ) -> None:
