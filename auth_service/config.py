@@ -74,7 +74,9 @@ class Settings(ServiceSettings, SessionLifetimes):
     passport_private_keys: Annotated[list[str | dict[str, Any]], NoDecode] = Field(
         default_factory=list
     )
-    passport_ttl: Duration = Field(default=dt.timedelta(seconds=60), le=dt.timedelta(seconds=60))
+    passport_ttl: Duration = Field(
+        default=dt.timedelta(seconds=60), gt=dt.timedelta(0), le=dt.timedelta(seconds=60)
+    )
 
     # Throttling: failures per account and per client address within the window; past the
     # limit each further failure doubles the wait, from backoff_base up to backoff_max.
