@@ -445,6 +445,33 @@ class TestPlatforms:
         assert rows == [("connected",)]
 
 
+class TestAnnouncements:
+    async def test_every_platform_state_change_is_announced_on_job_events(
+        self, db_url: str, client_for: ClientFor, worker: None
+    ) -> None:
+        user_id = await create_user(db_url)
+        platform_id = await create_platform(db_url, user_id)
+        client = client_for(user_id)
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as listener:
+            await listener.execute("LISTEN job_events")
+            await client.post(f"/v1/platforms/{platform_id}/connect")
+            await eventually(lambda: _platform_status_is(client, platform_id, "connected"))
+            await client.post(f"/v1/platforms/{platform_id}/disconnect")
+            seen: list[tuple[int, str]] = []
+            async for notify in listener.notifies(timeout=30):
+                payload = json.loads(notify.payload)
+                if payload["type"] == "platform" and payload["user_id"] == user_id:
+                    seen.append((payload["platform_id"], payload["status"]))
+                if seen[-1:] == [(platform_id, "disconnected")]:
+                    break
+        assert [status for _, status in seen] == [
+            "connecting",
+            "connected",
+            "disconnecting",
+            "disconnected",
+        ]
+
+
 async def _platform_status_is(client: Any, platform_id: int, status: str) -> bool:
     platforms = (await client.get("/v1/platforms")).json()
     return any(p["id"] == platform_id and p["connection_status"] == status for p in platforms)
