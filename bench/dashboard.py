@@ -10,6 +10,11 @@ Execute or simple Query sent is a statement, each Sync or simple Query a round t
 COMMIT would show as more) plus any statement through the ORM engine (before_cursor_execute).
 
     .venv/bin/python bench/dashboard.py [--duration 10] [--connections 50] [--rounds 2]
+
+Measured here (2 cores shared with three other engineers' work, 28 Nov 2026, load ~2): the
+dashboard 3,200-3,800 req/s, p50 13-15 ms, p99 71-107 ms (healthz at the same time: 9,300-10,300
+req/s, p99 63-79 ms); 0.26-0.30 ms of server CPU per request; 1 statement, 1 round trip.
+Under load ~6: 1,300-2,000 req/s, p50 16-29 ms, p99 190-320 ms.
 """
 
 import argparse
