@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from demo_service import api
+# Importing tasks registers demo:* on the shared queue app, so this process can enqueue them.
+from demo_service import api, tasks  # noqa: F401
 from demo_service.config import Settings
 from shared.service_app import create_service_app
 

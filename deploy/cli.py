@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> None:
             port=args.port or port,
             workers=args.workers,
             log_config=None,  # our JSON logging, configured by the app
+            # Client addresses are the services' business (AUTH_TRUSTED_PROXIES), not uvicorn's.
+            proxy_headers=False,
             timeout_graceful_shutdown=10,
         )
     elif args.command == "worker":

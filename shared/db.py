@@ -23,7 +23,8 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
     return create_async_engine(
         sqlalchemy_url(settings.database_url),
         pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        # No overflow: connections beyond the pool would be opened and closed per request.
+        max_overflow=0,
         # A connection broken by a database restart is discarded when it fails; the
         # request that meets it gets a 503 and the next one a fresh connection.
         pool_pre_ping=False,

@@ -76,6 +76,7 @@ class Listener:
                 # Whatever broke the connection (a restart, a network cut, an admin's
                 # pg_terminate_backend), listen again; subscribers re-read on reconnect.
                 self.connected.clear()
+                first = False  # whenever it connects now, subscribers may have missed things
                 logger.warning("listener disconnected, retrying: %s", exc.__class__.__name__)
                 await asyncio.sleep(self.retry_seconds)
 

@@ -6,6 +6,7 @@ and refuses sessions revoked since the passport was minted (fed by `NOTIFY sessi
 """
 
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -15,11 +16,14 @@ import httpx
 import jwt
 from fastapi import Depends, Request
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.errors import Unauthorized
 from shared.listener import Listener
 from shared.settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
 
 ALGORITHM = "EdDSA"
 # auth_service sends `NOTIFY session_revoked, '<session id>'` when it revokes a session.
@@ -155,16 +159,27 @@ async def start_verifier(
     (read once at start) and every later one, by NOTIFY, within milliseconds."""
     revoked = RevokedSessions()
     listener.subscribe(REVOCATION_CHANNEL, lambda payload: revoked.add(uuid.UUID(payload)))
-    async with engine.connect() as conn:
-        recent = await conn.scalars(
-            text(
-                "SELECT id FROM user_sessions"
-                " WHERE revoked_at > now() - make_interval(secs => :seconds)"
-            ),
-            {"seconds": REVOCATION_MEMORY_SECONDS},
-        )
-        for session_id in recent:
-            revoked.add(session_id)
+
+    async def load_recent() -> None:
+        async with engine.connect() as conn:
+            recent = await conn.scalars(
+                text(
+                    "SELECT id FROM user_sessions"
+                    " WHERE revoked_at > now() - make_interval(secs => :seconds)"
+                ),
+                {"seconds": REVOCATION_MEMORY_SECONDS},
+            )
+            for session_id in recent:
+                revoked.add(session_id)
+
+    # Again after every reconnect: revocations sent while the listener was away are not lost.
+    listener.on_reconnect(load_recent)
+    try:
+        await load_recent()
+    except (OSError, SQLAlchemyError) as exc:
+        # The database is down at start: the service starts anyway (its routes answer 503
+        # until the database is back) and the listener's reconnect loads the revocations.
+        logger.warning("revocations not loaded at start: %s", exc.__class__.__name__)
     return PassportVerifier(
         audience=settings.passport_audience,
         jwks=json.loads(settings.passport_jwks) if settings.passport_jwks else None,
