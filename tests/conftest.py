@@ -69,3 +69,9 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
         async with AsyncSession(bind=conn, expire_on_commit=False) as session:
             yield session
         await transaction.rollback()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API holds an event loop open in the main thread
+    until its session ends, and the async tests need that thread's loop to themselves."""
+    items.sort(key=lambda item: "tests/e2e/" in item.nodeid or "e2e" in item.path.parts)
