@@ -275,7 +275,9 @@ def test_a_legacy_localstorage_token_becomes_a_cookie_session_and_is_deleted(
     )
     assert legacy.status_code == 200, legacy.text
     token = legacy.json()["token"]
-    page.goto("/login")
+    # Plant the token on a page of the origin that has no bridge (a 404): on /login the bridge
+    # could trade it before the test navigates, and the navigation would cut the trade short.
+    page.goto("/no-bridge-here")
     page.evaluate("token => localStorage.setItem('token', token)", token)
 
     # Redirected to /login, whose bridge soon navigates on: wait for the end, not for /login.
