@@ -5,6 +5,7 @@ keys (JWKS, fetched once and again only for an unknown key id), the audience and
 and refuses sessions revoked since the passport was minted (fed by `NOTIFY session_revoked`).
 """
 
+import asyncio
 import json
 import logging
 import time
@@ -79,6 +80,7 @@ class PassportVerifier:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._verified: dict[str, Passport] = {}
         self._last_fetch = 0.0
+        self._fetching = asyncio.Lock()
         if jwks is not None:
             self._load(jwks)
 
@@ -87,13 +89,18 @@ class PassportVerifier:
 
     async def refresh(self) -> None:
         """Fetch the JWKS again (at most every 5 s: unknown key ids must not hammer auth)."""
-        if self.jwks_url is None or time.monotonic() - self._last_fetch < 5:
+        if self.jwks_url is None:
             return
-        self._last_fetch = time.monotonic()
-        async with httpx.AsyncClient(timeout=2) as client:
-            response = await client.get(self.jwks_url)
-            response.raise_for_status()
-            self._load(response.json())
+        # Concurrent first requests with a new key id wait for the one fetch in flight instead
+        # of returning early (throttled) and answering 401 before the keys arrive.
+        async with self._fetching:
+            if time.monotonic() - self._last_fetch < 5:
+                return
+            self._last_fetch = time.monotonic()
+            async with httpx.AsyncClient(timeout=2) as client:
+                response = await client.get(self.jwks_url)
+                response.raise_for_status()
+                self._load(response.json())
 
     async def verify(self, token: str) -> Passport:
         now = time.time()

@@ -192,6 +192,23 @@ async def test_keys_are_fetched_from_auths_jwks_url(db_url: str) -> None:
             assert (await other.get("/whoami", headers=bearer(passport))).status_code == 200
 
 
+async def test_concurrent_first_requests_all_wait_for_the_one_key_fetch(db_url: str) -> None:
+    """A page that calls a service several times at once is not refused while keys arrive."""
+    async with (
+        auth_over_http(db_url) as base,
+        AsyncClient(base_url=base, headers=SAME_ORIGIN) as auth,
+    ):
+        _, token = await new_user(auth)
+        session = await auth.get("/v1/session", headers=with_cookie(token))
+        passport = session.json()["passport"]["token"]
+        jwks_url = f"{base}/.well-known/jwks.json"
+        async with other_service(db_url, None, jwks_url=jwks_url) as other:
+            responses = await asyncio.gather(
+                *(other.get("/whoami", headers=bearer(passport)) for _ in range(8))
+            )
+            assert [r.status_code for r in responses] == [200] * 8
+
+
 def test_the_key_id_is_the_keys_thumbprint_so_replicas_agree() -> None:
     pem = keys.generate_pem()
     assert keys.load_key(pem).kid == keys.load_key(pem).kid
