@@ -281,8 +281,9 @@ def test_a_legacy_localstorage_token_becomes_a_cookie_session_and_is_deleted(
     page.evaluate("token => localStorage.setItem('token', token)", token)
 
     # Redirected to /login, whose bridge soon navigates on: wait for the end, not for /login.
-    page.goto("/dashboard", wait_until="commit")
-    page.wait_for_url("**/dashboard")
+    # Started from the page (not page.goto), so the bridge's own navigation cannot abort it.
+    page.evaluate("location.href = '/dashboard'")
+    page.wait_for_url("**/dashboard", timeout=30_000)
     page.wait_for_selector("[data-testid=metrics]")
     assert page.evaluate("localStorage.length") == 0
     [cookie] = session_cookies(context)
