@@ -5,13 +5,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from psycopg_pool import AsyncConnectionPool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auth_service import api, passwords, service
 from auth_service.config import Settings
 from auth_service.keys import PassportKeys
 from auth_service.session_cache import SessionCache
+from shared.db import create_autocommit_pool
 from shared.listener import Listener
 from shared.passport import REVOCATION_CHANNEL
 from shared.service_app import create_service_app
@@ -25,14 +25,8 @@ async def _warm_up(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     # GET /v1/session (every page view) runs on a pool of its own: plain psycopg, autocommit,
     # one round trip per check instead of BEGIN, SELECT, COMMIT through SQLAlchemy.
-    pool = AsyncConnectionPool(
-        settings.database_url,
-        min_size=1,
-        max_size=settings.db_pool_size,
-        kwargs={"autocommit": True},
-        timeout=5,
-        open=False,
-        name="auth-sessions",
+    pool = create_autocommit_pool(
+        settings.database_url, max_size=settings.db_pool_size, name="auth-sessions"
     )
     await pool.open(wait=False)
     app.state.session_pool = pool

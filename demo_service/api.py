@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1", tags=["demo"])
 
 @asynccontextmanager
 async def read_connection(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
-    """A connection of the read pool (app.create_read_pool), outside any transaction: a read
+    """A connection of the read pool (app.state.read_pool), outside any transaction: a read
     made of one statement is consistent on its own, and no BEGIN/COMMIT saves two round trips.
 
     Used inline, not as a yield dependency: FastAPI's teardown of one costs about 0.2 ms of CPU

@@ -228,7 +228,7 @@ async def _announce_platform(
 
 
 # Metrics and the dashboard: JSON built by Postgres in one statement each, sent as it is, on a
-# plain psycopg connection of the read pool (app.create_read_pool): the hot path skips the ORM.
+# plain psycopg connection of the read pool (app.state.read_pool): the hot path skips the ORM.
 ReadConnection = AsyncConnection[Any]
 
 # A job as schemas.JobRead renders it; `{j}` is the alias of background_jobs in the query.
