@@ -5,70 +5,14 @@ document them in OpenAPI and the tests check the SQL-built JSON against them.
 """
 
 import datetime as dt
-import uuid
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel
 
-from shared.jobs import BackgroundJob
+from shared.job_schemas import JobRead
 
 DemoStatus = Literal["disabled", "enabling", "enabled", "disabling", "failed"]
 ConnectionStatus = Literal["disconnected", "connecting", "connected", "disconnecting", "error"]
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelling", "cancelled"]
-
-
-class JobLinks(BaseModel):
-    self: str
-    status: str
-    events: str
-
-
-class JobError(BaseModel):
-    type: str
-    message: str | None
-
-
-class JobRead(BaseModel):
-    """A job as job_service serves it (`GET /v1/jobs/{id}`), embedded: one shape everywhere."""
-
-    id: uuid.UUID
-    kind: str
-    status: JobStatus
-    progress: int
-    message: str | None
-    attempts: int
-    result: Any | None
-    error: JobError | None
-    version: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
-    links: JobLinks
-
-    @classmethod
-    def of(cls, job: BackgroundJob | None) -> "JobRead | None":
-        if job is None:
-            return None
-        path = f"/v1/jobs/{job.id}"
-        return cls(
-            id=job.id,
-            kind=job.kind,
-            status=job.status,
-            progress=job.progress_percent,
-            message=job.progress_message,
-            attempts=job.attempts,
-            result=job.result,
-            error=JobError(type=job.error_type, message=job.error_message)
-            if job.error_type
-            else None,
-            version=job.version,
-            created_at=job.created_at,
-            updated_at=job.updated_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            links=JobLinks(self=path, status=f"{path}/status", events=f"{path}/events"),
-        )
 
 
 class DemoRead(BaseModel):

@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from demo_service.errors import DemoBusy, PlatformBusy, PlatformNotFound, UserNotFound
 from demo_service.models import Platform
-from demo_service.schemas import DemoRead, JobRead, PlatformRead
+from demo_service.schemas import DemoRead, PlatformRead
 from shared import events, jobs
+from shared.job_schemas import JobRead
 from shared.jobs import BackgroundJob
 from shared.users import User
 
@@ -66,7 +67,7 @@ async def get_demo(session: AsyncSession, *, user_id: int) -> DemoRead:
     if row is None:
         raise UserNotFound()
     status, error, job = row
-    return DemoRead(status=status, error=error, job=JobRead.of(job))
+    return DemoRead(status=status, error=error, job=JobRead.of(job) if job else None)
 
 
 async def enable_demo(session: AsyncSession, *, user_id: int) -> DemoRead:
@@ -207,7 +208,7 @@ def _platform_read(platform: Platform, job: BackgroundJob | None) -> PlatformRea
         connection_status=platform.connection_status,
         connection_error=platform.connection_error,
         is_demo=platform.is_demo,
-        job=JobRead.of(job),
+        job=JobRead.of(job) if job else None,
     )
 
 

@@ -11,8 +11,9 @@ from fastapi.responses import StreamingResponse
 from job_service import service, streams
 from job_service.config import Settings
 from job_service.errors import InvalidServiceToken
-from job_service.schemas import JobCreate, JobList, JobRead, StatusFilter
+from job_service.schemas import JobCreate, JobList, StatusFilter
 from shared.db import SessionDep
+from shared.job_schemas import JobRead
 from shared.passport import CurrentPassport, bearer_token
 
 router = APIRouter(prefix="/v1", tags=["jobs"])

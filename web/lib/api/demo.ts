@@ -271,7 +271,7 @@ export interface components {
         };
         /**
          * JobRead
-         * @description A job as job_service serves it (`GET /v1/jobs/{id}`), embedded: one shape everywhere.
+         * @description A job as its owner sees it: job_service serves it, demo_service embeds it.
          */
         JobRead: {
             /** Attempts */

@@ -256,7 +256,7 @@ export interface components {
         };
         /**
          * JobRead
-         * @description A job as its owner sees it.
+         * @description A job as its owner sees it: job_service serves it, demo_service embeds it.
          */
         JobRead: {
             /** Attempts */
@@ -285,8 +285,11 @@ export interface components {
             result: unknown | null;
             /** Started At */
             started_at: string | null;
-            /** Status */
-            status: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed" | "cancelling" | "cancelled";
             /**
              * Updated At
              * Format: date-time
