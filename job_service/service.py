@@ -11,7 +11,7 @@ from sqlalchemy import Row, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from job_service.errors import JobFinished, JobNotFound, JobNotRetryable, UnknownUser
-from shared import jobs, queue
+from shared import db, jobs, queue
 from shared.jobs import ACTIVE_STATUSES, BackgroundJob
 from shared.users import User
 
@@ -79,7 +79,7 @@ async def cancel_job(session: AsyncSession, *, job_id: uuid.UUID, user_id: int) 
     await queue.app.job_manager.cancel_job_by_id_async(
         job.procrastinate_job_id,
         abort=True,
-        connection=await jobs.psycopg_connection(session),
+        connection=await db.psycopg_connection(session),
     )
     job = await get_job_or_raise(session, job_id=job_id, user_id=user_id)
     if job.status not in ("cancelled", "cancelling"):

@@ -1,10 +1,12 @@
 """The async engine and the one-transaction-per-request session dependency."""
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -80,3 +82,22 @@ def create_autocommit_pool(database_url: str, *, max_size: int, name: str) -> As
 
 async def _autocommit(connection: AsyncConnection) -> None:
     await connection.set_autocommit(True)
+
+
+async def psycopg_connection(session: AsyncSession) -> AsyncConnection[Any]:
+    """The psycopg connection under the session, inside the session's transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert isinstance(driver, AsyncConnection)
+    return driver
+
+
+async def execute(
+    session: AsyncSession, query: str, params: Mapping[str, Any] | None = None
+) -> AsyncCursor[DictRow]:
+    """Run one of a module's `.sql` queries (`shared.sql`) in the session's transaction; rows
+    come back as dicts."""
+    connection = await psycopg_connection(session)
+    cursor = connection.cursor(row_factory=dict_row)
+    return await cursor.execute(query, params)

@@ -50,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared import queue
-from shared.db import Base
+from shared.db import Base, psycopg_connection
 from shared.errors import AppError, Conflict
 from shared.users import User
 
@@ -402,15 +402,6 @@ async def defer(session: AsyncSession, deferrer: JobDeferrer, args: dict[str, An
     except exceptions.AlreadyEnqueued as exc:
         raise JobAlreadyQueued() from exc
     return procrastinate_id
-
-
-async def psycopg_connection(session: AsyncSession) -> AsyncConnection[Any]:
-    """The psycopg connection under the session, inside the session's transaction."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    assert isinstance(driver, AsyncConnection)
-    return driver
 
 
 async def report_progress(
