@@ -1,16 +1,12 @@
-"""The `pgstack` command line: migrate, serve, worker, dev."""
+"""The `pgstack` command line: migrate, serve, worker, dev, schema."""
 
 import argparse
 import sys
 from typing import TypeVar
 
-T = TypeVar("T")
+from deploy.services import SERVICES
 
-SERVICES = {
-    "auth": ("auth_service.app:create_app", 8001),
-    "demo": ("demo_service.app:create_app", 8002),
-    "jobs": ("job_service.app:create_app", 8003),
-}
+T = TypeVar("T")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,6 +23,12 @@ def main(argv: list[str] | None = None) -> None:
 
     commands.add_parser("worker", help="run a Procrastinate worker for every service's tasks")
     commands.add_parser("dev", help="database, migrations, three services and a worker")
+    schema_command = commands.add_parser(
+        "schema", help="print the schema the migrations produce (deploy/schema.sql)"
+    )
+    schema_command.add_argument(
+        "--write", action="store_true", help="write it to deploy/schema.sql"
+    )
 
     args = parser.parse_args(argv)
     if args.command == "migrate":
@@ -57,6 +59,10 @@ def main(argv: list[str] | None = None) -> None:
         from deploy import dev
 
         sys.exit(dev.main())
+    elif args.command == "schema":
+        from deploy import schema
+
+        schema.main(write=args.write)
 
 
 def _settings(cls: type[T]) -> T:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from shared.settings import sqlalchemy_url
 
@@ -25,3 +26,10 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
+
+
+def head() -> str:
+    """The last revision of the migrations."""
+    revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert revision is not None, "no migrations"
+    return revision

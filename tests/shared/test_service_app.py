@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from deploy import migrate
 from job_service.app import create_app
 from job_service.config import Settings
-from shared.health import migration_head
+from shared.health import SCHEMA_HEAD
 from shared.service_app import create_service_app
 from shared.testing import serving
 
@@ -43,7 +43,7 @@ class TestHealth:
     async def test_readyz_reports_the_schema_at_head(self, client: AsyncClient) -> None:
         response = await client.get("/readyz")
         assert response.status_code == 200
-        assert response.json()["schema"] == migration_head()
+        assert response.json()["schema"] == SCHEMA_HEAD
 
     async def test_readyz_is_503_when_the_schema_is_behind(self, empty_db_url: str) -> None:
         migrate.upgrade(empty_db_url, "0004_jobs")

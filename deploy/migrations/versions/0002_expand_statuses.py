@@ -9,7 +9,7 @@ Revises: 0001_legacy_baseline
 
 from alembic import op
 
-from deploy.migrations.dual_write import DUAL_WRITE_TRIGGERS
+from deploy.migrations import read_sql
 
 revision = "0002_expand_statuses"
 down_revision = "0001_legacy_baseline"
@@ -41,10 +41,10 @@ def upgrade() -> None:
         UPDATE platforms SET connection_status = 'connected' WHERE is_connected;
         -- One demo platform of each kind per user: a retried demo.enable cannot make two.
         CREATE UNIQUE INDEX platforms_demo_kind_key ON platforms (user_id, kind) WHERE is_demo;
-
         """
     )
-    op.execute(DUAL_WRITE_TRIGGERS)
+    op.execute(read_sql("0002_users_sync_demo_mode"))
+    op.execute(read_sql("0002_platforms_sync_connection"))
 
 
 def downgrade() -> None:

@@ -6,7 +6,7 @@ Revises: 0004_jobs
 
 from alembic import op
 
-from deploy.migrations.dual_write import DUAL_WRITE_TRIGGERS
+from deploy.migrations import read_sql
 
 revision = "0005_contract"
 down_revision = "0004_jobs"
@@ -37,4 +37,5 @@ def downgrade() -> None:
         UPDATE platforms SET is_connected = connection_status IN ('connected', 'disconnecting');
         """
     )
-    op.execute(DUAL_WRITE_TRIGGERS)
+    op.execute(read_sql("0002_users_sync_demo_mode"))
+    op.execute(read_sql("0002_platforms_sync_connection"))

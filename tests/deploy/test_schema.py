@@ -1,0 +1,41 @@
+"""deploy/schema.sql is the schema the migrations produce, and the code needs their head."""
+
+import difflib
+
+from deploy import migrate, schema
+from shared.health import SCHEMA_HEAD
+
+REGENERATE = "make schema (pgstack schema --write)"
+
+
+def test_the_migrations_produce_exactly_the_committed_schema(empty_db_url: str) -> None:
+    """A fresh database, migrated to the head, dumps to deploy/schema.sql line for line."""
+    migrate.upgrade(empty_db_url)
+    produced = schema.dump(empty_db_url)
+    committed = schema.SCHEMA_FILE.read_text()
+    diff = "".join(
+        difflib.unified_diff(
+            committed.splitlines(keepends=True),
+            produced.splitlines(keepends=True),
+            "deploy/schema.sql",
+            "the migrations",
+        )
+    )
+    assert not diff, f"deploy/schema.sql is out of date; run `{REGENERATE}`:\n{diff}"
+
+
+def test_the_services_need_the_revision_the_migrations_end_at() -> None:
+    """/readyz waits for shared.health.SCHEMA_HEAD: a new revision must move it too."""
+    assert migrate.head() == SCHEMA_HEAD, (
+        f"the migrations end at {migrate.head()}: set shared/health.py's SCHEMA_HEAD to it"
+    )
+
+
+def test_a_downgrade_to_base_leaves_nothing_of_procrastinate(empty_db_url: str) -> None:
+    """0004's downgrade drops every object Procrastinate's schema created, found by name in the
+    catalogue, so the schema after a round trip is the one a first upgrade made."""
+    migrate.upgrade(empty_db_url)
+    migrate.downgrade(empty_db_url, "base")
+    assert schema.dump(empty_db_url).count("procrastinate") == 0
+    migrate.upgrade(empty_db_url)
+    assert schema.dump(empty_db_url) == schema.SCHEMA_FILE.read_text()
