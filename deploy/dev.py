@@ -23,8 +23,8 @@ import httpx
 
 from auth_service.demo_user import ensure_demo_user
 from deploy import migrate
-from deploy.cli import SERVICES
 from deploy.embedded import EmbeddedPostgres, NoPostgres
+from deploy.services import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web"

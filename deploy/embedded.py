@@ -78,16 +78,16 @@ class EmbeddedPostgres:
             port_file = self.root / "port"
             if not (port_file.exists() and _port_free(int(port_file.read_text()))):
                 port_file.write_text(str(_free_port()))
-            self._pg_ctl(
-                "start",
-                "-w",
-                "-l",
-                str(self.root / "postgres.log"),
-                "-o",
-                f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1",
-            )
+            self._start_server()
         self._create_database()
         return self.url()
+
+    def restart(self, mode: str = "immediate") -> None:
+        """Stop the server (by default abruptly, as a crash would) and start it again on the
+        same port, where its clients reconnect. (`start()` would move to another port if the
+        old one were not free yet.)"""
+        self._pg_ctl("stop", "-w", "-m", mode)
+        self._start_server()
 
     def stop(self, mode: str = "fast") -> None:
         if self.running():
@@ -147,6 +147,16 @@ class EmbeddedPostgres:
             except psycopg.OperationalError:
                 time.sleep(0.1)
         raise RuntimeError(f"the embedded cluster did not accept connections: {self.url()}")
+
+    def _start_server(self) -> None:
+        self._pg_ctl(
+            "start",
+            "-w",
+            "-l",
+            str(self.root / "postgres.log"),
+            "-o",
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1",
+        )
 
     def _pg_ctl(self, *args: str) -> None:
         subprocess.run(
