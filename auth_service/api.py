@@ -9,12 +9,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from auth_service import credentials, csrf, service
 from auth_service.config import Settings
-from auth_service.errors import LegacyBearerDisabled, NotAuthenticated
+from auth_service.errors import BearerLoginsDisabled, NotAuthenticated
 from auth_service.keys import PassportKeys
 from auth_service.schemas import (
     DeviceRead,
     LoginRequest,
     PassportRead,
+    PasswordChange,
+    RegistrationRead,
     RevokedRead,
     SessionInfo,
     SessionRead,
@@ -68,6 +70,16 @@ async def get_cache(request: Request) -> SessionCache[service.SessionRow]:
 CacheDep = Annotated[SessionCache[service.SessionRow], Depends(get_cache)]
 
 
+async def get_connect(request: Request) -> service.Connect:
+    """Short autocommit connections (the session check's pool), for the work a request does
+    before or without its transaction: a login's reads and its throttle's writes."""
+    pool: AsyncConnectionPool = request.app.state.session_pool
+    return pool.connection
+
+
+ConnectDep = Annotated[service.Connect, Depends(get_connect)]
+
+
 def _session_read(
     request: Request,
     current: service.Authenticated,
@@ -83,9 +95,15 @@ def _session_read(
         audience=settings.passport_audience,
         now=now,
         ttl=settings.passport_ttl,
+        roles=current.roles,
     )
     return SessionRead(
-        user=UserRead(id=current.user_id, email=current.email, full_name=current.full_name),
+        user=UserRead(
+            id=current.user_id,
+            email=current.email,
+            full_name=current.full_name,
+            roles=list(current.roles),
+        ),
         session=SessionInfo(
             id=current.session_id,
             auth_method=current.auth_method,
@@ -112,23 +130,43 @@ def _json(body: SessionRead, status_code: int = 200) -> Response:
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
-async def register(body: UserCreate, session: SessionDep) -> UserRead:
-    """Create an account (log in afterwards with POST /v1/session)."""
-    user = await service.create_user(
-        session, email=body.email, password=body.password, full_name=body.full_name
+async def register(
+    body: UserCreate,
+    request: Request,
+    session: SessionDep,
+    connect: ConnectDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> RegistrationRead:
+    """Create an account (log in afterwards); the same answer if the email is taken."""
+    await service.register(
+        session,
+        connect=connect,
+        email=body.email,
+        password=body.password,
+        full_name=body.full_name,
+        ip=credentials.client_ip(request, settings),
+        now=now,
+        settings=settings,
     )
-    return UserRead.model_validate(user)
+    return RegistrationRead(email=body.email)
 
 
 @router.post("/session", response_model=SessionRead)
 async def login(
-    body: LoginRequest, request: Request, session: SessionDep, settings: SettingsDep, now: NowDep
+    body: LoginRequest,
+    request: Request,
+    session: SessionDep,
+    connect: ConnectDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> Response:
     """Log in: a new session in a `__Host-session` cookie, with the user and a passport."""
-    if body.transport == "bearer" and not settings.legacy_bearer:
-        raise LegacyBearerDisabled()
+    if body.transport == "bearer" and not (settings.bearer_logins and settings.legacy_bearer):
+        raise BearerLoginsDisabled()
     opened = await service.login(
         session,
+        connect=connect,
         email=body.email,
         password=body.password,
         ip=credentials.client_ip(request, settings),
@@ -219,6 +257,41 @@ async def exchange(
     return response
 
 
+@router.put("/users/me/password", response_model=SessionRead)
+async def change_password(
+    body: PasswordChange,
+    request: Request,
+    current: CurrentSession,
+    session: SessionDep,
+    connect: ConnectDep,
+    settings: SettingsDep,
+    now: NowDep,
+    cache: CacheDep,
+) -> Response:
+    """Change my password: every session of mine ends, and this client gets a new one."""
+    opened = await service.change_password(
+        session,
+        connect=connect,
+        current=current,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        ip=credentials.client_ip(request, settings),
+        user_agent=request.headers.get("user-agent"),
+        now=now,
+        settings=settings,
+        cache=cache,
+    )
+    response = _json(_session_read(request, opened.authenticated, now=now, settings=settings))
+    credentials.set_session_cookie(
+        response,
+        token=str(opened.token),
+        expires_at=opened.authenticated.absolute_expires_at,
+        now=now,
+        settings=settings,
+    )
+    return response
+
+
 @router.get("/sessions")
 async def list_sessions(
     current: CurrentSession, session: SessionDep, settings: SettingsDep, now: NowDep
@@ -227,14 +300,9 @@ async def list_sessions(
     rows = await service.list_sessions(session, user_id=current.user_id, now=now, settings=settings)
     return [
         DeviceRead(
-            id=row.id,
-            device=describe_device(row.user_agent),
-            user_agent=row.user_agent,
-            ip=str(row.ip) if row.ip is not None else None,
-            auth_method=row.auth_method,
-            created_at=row.created_at,
-            last_seen_at=row.last_seen_at,
-            current=row.id == current.session_id,
+            **row,
+            device=describe_device(row["user_agent"]),
+            current=row["id"] == current.session_id,
         )
         for row in rows
     ]

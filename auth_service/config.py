@@ -64,8 +64,12 @@ class Settings(ServiceSettings, SessionLifetimes):
 
     # false: cookie `session` without Secure, for http://localhost; refused in production.
     cookie_secure: bool = True
-    # Accept `Authorization: Bearer <session token>` from the old client (counted in a metric).
+    # Accept `Authorization: Bearer <session token>` from the old client (counted in a metric),
+    # and let such tokens be exchanged for cookie sessions.
     legacy_bearer: bool = True
+    # Mint new bearer sessions (`transport: bearer` logins); off: the old client's existing
+    # tokens still work (while legacy_bearer is on) but no new ones are made.
+    bearer_logins: bool = False
     # Origins allowed to make cookie-authenticated unsafe requests besides same-origin ones.
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
@@ -86,7 +90,16 @@ class Settings(ServiceSettings, SessionLifetimes):
     login_backoff_base: Duration = dt.timedelta(seconds=30)
     login_backoff_max: Duration = dt.timedelta(minutes=15)
 
-    # Proxies (addresses or networks) whose client-address header is believed.
+    # Registrations accepted per client address, and from everyone together, per window.
+    registration_window: Duration = Field(default=dt.timedelta(hours=1), gt=dt.timedelta(0))
+    registrations_per_ip: int = Field(default=20, ge=1)
+    registrations_total: int = Field(default=1000, ge=1)
+
+    # Live sessions a user may hold; a login past it revokes the oldest.
+    max_sessions: int = Field(default=50, ge=1)
+
+    # Proxies (addresses or networks) whose client-address header is believed: none by
+    # default, so behind no proxy the socket's peer is the client, whatever it claims.
     trusted_proxies: Annotated[list[Network], NoDecode] = Field(default_factory=list)
     client_ip_header: str = "x-forwarded-for"
 

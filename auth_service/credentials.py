@@ -46,7 +46,9 @@ def client_ip(request: Request, settings: Settings) -> str | None:
     peer = request.client.host if request.client else None
     if peer is None or not settings.trusted_proxies or not _trusted(peer, settings):
         return _valid(peer)
-    header = request.headers.get(settings.client_ip_header)
+    # Every line of the header, in order: a proxy that adds its own line below the client's
+    # must not have the client's line read as its word.
+    header = ",".join(request.headers.getlist(settings.client_ip_header))
     if not header:
         return _valid(peer)
     for candidate in reversed([part.strip() for part in header.split(",")]):

@@ -2,7 +2,10 @@
 
 import psycopg
 
-from auth_service import passwords, service
+from auth_service import emails, passwords
+from shared import sql
+
+QUERIES = sql.load(__file__)
 
 DEMO_EMAIL = "demo@pgstack.dev"
 # A development-only password, printed by `pgstack dev`; never a production account.
@@ -11,24 +14,13 @@ DEMO_PASSWORD = "pgstack-demo-password"
 
 async def ensure_demo_user(database_url: str) -> tuple[str, str]:
     """Create the demo account, or reset it to the known password; return (email, password)."""
+    email = emails.canonical(DEMO_EMAIL)
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        cursor = await conn.execute(
-            "SELECT hashed_password FROM users WHERE lower(email) = %s", (DEMO_EMAIL,)
-        )
+        cursor = await conn.execute(QUERIES["get_demo_hash"], {"email": email})
         row = await cursor.fetchone()
         if row is not None and await passwords.verify_password(DEMO_PASSWORD, row[0]):
-            await conn.execute(
-                "UPDATE users SET is_active = true WHERE lower(email) = %s", (DEMO_EMAIL,)
-            )
+            await conn.execute(QUERIES["activate_demo"], {"email": email})
             return DEMO_EMAIL, DEMO_PASSWORD
         hashed = await passwords.hash_password(DEMO_PASSWORD)
-        await conn.execute(
-            """
-            INSERT INTO users (email, hashed_password, full_name) VALUES (%s, %s, 'Demo User')
-            ON CONFLICT ((lower(email))) DO UPDATE
-                SET hashed_password = EXCLUDED.hashed_password, is_active = true,
-                    updated_at = now()
-            """,
-            (service.normalise_email(DEMO_EMAIL), hashed),
-        )
+        await conn.execute(QUERIES["upsert_demo"], {"email": email, "hashed": hashed})
     return DEMO_EMAIL, DEMO_PASSWORD

@@ -1,6 +1,6 @@
 """auth_service's domain errors; each docstring is the message the client reads."""
 
-from shared.errors import AppError, Conflict, Forbidden, Unauthorized
+from shared.errors import AppError, Forbidden, Unauthorized
 
 
 class InvalidCredentials(Unauthorized):
@@ -36,10 +36,6 @@ class UnsupportedMediaType(AppError):
     title = "Unsupported media type"
 
 
-class EmailTaken(Conflict):
-    """An account with this email already exists."""
-
-
 class TooManyAttempts(AppError):
     """Too many failed logins: try again later."""
 
@@ -52,3 +48,25 @@ class SessionNotFound(AppError):
 
     status = 404
     title = "Not found"
+
+
+class TooManyRegistrations(AppError):
+    """Too many registrations: try again later."""
+
+    status = 429
+    title = "Too many requests"
+
+
+class CurrentPasswordIncorrect(Forbidden):
+    """The current password is incorrect."""
+
+
+class UserNotFound(AppError):
+    """No account has this email."""
+
+    status = 404
+    title = "Not found"
+
+
+class BearerLoginsDisabled(Unauthorized):
+    """New bearer sessions are no longer issued: log in with a cookie (transport "cookie")."""

@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,11 +103,13 @@ class PassportKeys:
         audience: str,
         now: dt.datetime,
         ttl: dt.timedelta,
+        roles: Sequence[str] = (),
     ) -> tuple[str, dt.datetime]:
-        """A passport for this session, and when it expires."""
+        """A passport for this session, and when it expires. `roles` only when there are any,
+        so most passports (every page view mints one) stay as short as before."""
         issued = int(now.timestamp())
         expires = issued + int(ttl.total_seconds())
-        claims = {
+        claims: dict[str, Any] = {
             "sub": str(user_id),
             "sid": str(session_id),
             "aud": audience,
@@ -114,6 +117,8 @@ class PassportKeys:
             "exp": expires,
             "jti": uuid.uuid4().hex,
         }
+        if roles:
+            claims["roles"] = list(roles)
         token = jwt.encode(claims, self.signing.private_key, ALGORITHM, headers=self._headers)
         return token, dt.datetime.fromtimestamp(expires, dt.UTC)
 

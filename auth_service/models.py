@@ -1,4 +1,5 @@
-"""Tables auth_service owns: sessions and login failures (`users` is in `shared.users`)."""
+"""Tables auth_service owns: sessions, login failures, registration attempts and roles
+(`users` is in `shared.users`)."""
 
 import datetime as dt
 import uuid
@@ -28,6 +29,8 @@ class UserSession(Base):
             postgresql_where=text("revoked_at IS NOT NULL"),
         ),
         Index("user_sessions_user_id_idx", "user_id"),
+        Index("user_sessions_absolute_expires_at_idx", "absolute_expires_at"),
+        Index("user_sessions_last_seen_at_idx", "last_seen_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(
@@ -50,9 +53,33 @@ class LoginFailure(Base):
     __table_args__ = (
         Index("login_failures_email_idx", "email", "failed_at"),
         Index("login_failures_ip_idx", "ip", "failed_at"),
+        Index("login_failures_failed_at_idx", "failed_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     email: Mapped[str] = mapped_column(Text)
     ip: Mapped[IPv4Address | IPv6Address | None] = mapped_column(INET)
     failed_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)
+
+
+class RegistrationAttempt(Base):
+    __tablename__ = "registration_attempts"
+    __table_args__ = (
+        Index("registration_attempts_ip_idx", "ip", "attempted_at"),
+        Index("registration_attempts_attempted_at_idx", "attempted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ip: Mapped[IPv4Address | IPv6Address | None] = mapped_column(INET)
+    attempted_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+    __table_args__ = (CheckConstraint("role IN ('operator')", name="user_roles_role_check"),)
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey(User.id, ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(Text, primary_key=True)
+    granted_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)

@@ -1,4 +1,5 @@
-"""Password hashing: argon2id for every new hash; legacy bcrypt hashes verify once.
+"""Password hashing: argon2id for every new hash; legacy bcrypt hashes verify once. New
+passwords that appear in a breach corpus's list of the most common ones are refused.
 
 Hashing is CPU work of tens of milliseconds, so it runs in a thread and never blocks the event
 loop. Unknown accounts are checked against a dummy hash, so answering "no such account" takes
@@ -10,6 +11,7 @@ import functools
 
 import argon2
 import bcrypt
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 # OWASP's recommended argon2id parameters (19 MiB, 2 passes, 1 lane).
 _HASHER = argon2.PasswordHasher(
@@ -18,6 +20,21 @@ _HASHER = argon2.PasswordHasher(
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 # The legacy system's bcrypt silently used only the first 72 bytes of a password.
 _BCRYPT_MAX_BYTES = 72
+
+
+# zxcvbn's list of the 30,000 passwords most often found in leaked password dumps (maintained
+# with the package), as NIST SP 800-63B asks: "values known to be commonly-used or compromised".
+_COMMON = frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def weakness(password: str, *, email: str | None = None) -> str | None:
+    """Why `password` may not be chosen, or None. Compared case-insensitively, as guessing
+    tools try every case of a common password."""
+    if password.lower() in _COMMON:
+        return "this password is one of the 30,000 most common in breached password lists"
+    if email is not None and password.strip().lower() in {email, email.partition("@")[0]}:
+        return "this password is your email address"
+    return None
 
 
 def _hash(password: str) -> str:

@@ -5,32 +5,59 @@ import uuid
 from typing import Literal
 
 import ua_parser
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from auth_service.service import normalise_email
+from auth_service import emails, passwords
+from shared.validation import PlainText
 
 # RFC 5321 caps a path at 254 characters; anything longer is not an address.
 _EMAIL_MAX = 254
+# No composition rules; never truncated, and capped so hashing stays cheap.
+_PASSWORD_MIN, _PASSWORD_MAX = 8, 1024
+
+
+def _new_password(password: str, email: str | None = None) -> str:
+    reason = passwords.weakness(password, email=email)
+    if reason is not None:
+        raise ValueError(reason)
+    return password
 
 
 class UserCreate(BaseModel):
-    email: str = Field(max_length=_EMAIL_MAX, examples=["ada@example.com"])
-    # No composition rules; never truncated, and capped so hashing stays cheap.
-    password: str = Field(min_length=8, max_length=1024)
-    full_name: str = Field(default="", max_length=200)
+    email: PlainText = Field(max_length=_EMAIL_MAX, examples=["ada@example.com"])
+    password: str = Field(min_length=_PASSWORD_MIN, max_length=_PASSWORD_MAX)
+    full_name: PlainText = Field(default="", max_length=200)
 
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        email = normalise_email(value)
-        local, at, domain = email.rpartition("@")
-        if not at or not local or "." not in domain.strip(".") or any(c.isspace() for c in email):
-            raise ValueError("not an email address")
-        return email
+        return emails.validate(value)
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: str, info: ValidationInfo) -> str:
+        return _new_password(value, info.data.get("email"))
+
+
+class RegistrationRead(BaseModel):
+    """The same answer whether the email was free or taken: registering must not tell."""
+
+    email: str
+    detail: str = "If this email had no account, it has one now: log in with POST /v1/session."
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=_PASSWORD_MAX)
+    new_password: str = Field(min_length=_PASSWORD_MIN, max_length=_PASSWORD_MAX)
+
+    @field_validator("new_password")
+    @classmethod
+    def _password(cls, value: str) -> str:
+        return _new_password(value)
 
 
 class LoginRequest(BaseModel):
-    email: str = Field(max_length=_EMAIL_MAX)
+    email: PlainText = Field(max_length=_EMAIL_MAX)
     # Legacy passwords may be shorter than today's minimum, so only the cap applies here.
     password: str = Field(min_length=1, max_length=1024)
     # "bearer" is the old client's way (token in the body, no cookie); only while
@@ -44,6 +71,8 @@ class UserRead(BaseModel):
     id: int
     email: str
     full_name: str
+    # "operator" for those who may use the ops API (also in the passport's `roles`).
+    roles: list[str] = Field(default_factory=list)
 
 
 class SessionInfo(BaseModel):

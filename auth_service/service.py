@@ -1,42 +1,51 @@
-"""Accounts and sessions: registration, login, validation, revocation.
+"""Accounts and sessions: registration, login, validation, password change, revocation, roles.
 
 Every function takes the request's session and flushes, never commits. Time comes from the
 caller (`now`), so tests drive expiry with a controlled clock. Every revocation notifies
 `session_revoked` in the same transaction, so other services learn of it exactly when it commits.
+
+Password hashing (tens of milliseconds of CPU) never runs while the request holds a database
+connection: a login's reads and its throttle write happen before the hash on a short autocommit
+connection (`connect`), and only a right password opens the request's transaction. Holding a
+connection through the hash, plus a second one to record the failure, ran the pool dry under
+20 concurrent wrong passwords (500s); now 200 are answered (tests/auth_service/test_flood.py).
+
+Logs name a session by `tokens.session_ref` (a hash of its id), never by its token.
 """
 
 import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import psycopg
 from prometheus_client import Counter
-from sqlalchemy import func, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from psycopg.rows import dict_row
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service import passwords, throttle, tokens
+from auth_service import emails, passwords, throttle, tokens
 from auth_service.config import SessionLifetimes, Settings
 from auth_service.errors import (
     AccountDisabled,
-    EmailTaken,
+    CurrentPasswordIncorrect,
     InvalidCredentials,
     NotAuthenticated,
     RecentLoginRequired,
     SessionNotFound,
     TooManyAttempts,
+    UserNotFound,
 )
-from auth_service.models import UserSession
 from auth_service.session_cache import SessionCache
+from shared import db, sql
 from shared.passport import REVOCATION_CHANNEL
-from shared.users import User
 
 logger = logging.getLogger(__name__)
+
+QUERIES = sql.load(__file__)
 
 LOGINS = Counter("pgstack_auth_logins", "Login attempts by outcome.", ["outcome"])
 REVOCATIONS = Counter("pgstack_auth_revoked_sessions", "Sessions revoked, by reason.", ["reason"])
@@ -44,15 +53,14 @@ REVOCATIONS = Counter("pgstack_auth_revoked_sessions", "Sessions revoked, by rea
 Clock = Callable[[], dt.datetime]
 Transport = Literal["cookie", "bearer"]
 AuthMethod = Literal["password", "exchange"]
+Role = Literal["operator"]
 _USER_AGENT_LIMIT = 512
+
+Connect = Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]]
 
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +71,7 @@ class Authenticated:
     user_id: int
     email: str
     full_name: str
+    roles: tuple[str, ...]
     auth_method: AuthMethod
     transport: Transport  # what the session was created for
     presented_by: Transport  # how this request carried the token
@@ -78,53 +87,65 @@ class NewSession:
     token: tokens.Token
 
 
-# The hot path: one primary-key read joined to the user, then (at most hourly) one write.
-_SESSION_BY_ID = """
-    SELECT s.secret_hash, s.user_id, s.auth_method, s.transport, s.created_at,
-           s.last_seen_at, s.absolute_expires_at, u.email, u.full_name
-    FROM user_sessions s JOIN users u ON u.id = s.user_id
-    WHERE s.id = %(id)s AND s.revoked_at IS NULL AND u.is_active
-"""
-# Conditional, so 20 parallel requests at the renewal boundary write once: the others wait
-# for the first one's row lock, re-check the condition on the new row and match nothing.
-_TOUCH = (
-    "UPDATE user_sessions SET last_seen_at = %(now)s WHERE id = %(id)s AND last_seen_at < %(stale)s"
-)
-_REVOKE_NOTIFY = """
-    WITH revoked AS (
-        UPDATE user_sessions SET revoked_at = :now
-        WHERE revoked_at IS NULL AND {condition}
-        RETURNING id
-    )
-    SELECT id, pg_notify('{channel}', id::text) FROM revoked
-"""
+@dataclass(frozen=True, slots=True)
+class Account:
+    """The user a new session is opened for."""
+
+    id: int
+    email: str
+    full_name: str
+
+
+async def _one(
+    connection: psycopg.AsyncConnection[Any], query: str, params: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    cursor = connection.cursor(row_factory=dict_row)
+    await cursor.execute(query, params)
+    return await cursor.fetchone()
+
+
+async def _session_one(
+    session: AsyncSession, query: str, params: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    return await (await db.execute(session, query, params)).fetchone()
 
 
 async def create_user(
     session: AsyncSession, *, email: str, password: str, full_name: str = ""
-) -> User:
+) -> int | None:
+    """Create an account; its id, or None when the email is taken (the caller must not say
+    which: see `register`)."""
     hashed = await passwords.hash_password(password)
-    user: User | None = await session.scalar(
-        pg_insert(User)
-        .values(email=normalise_email(email), hashed_password=hashed, full_name=full_name)
-        # Either unique index (email, lower(email)) turns a duplicate into no row.
-        .on_conflict_do_nothing()
-        .returning(User)
+    row = await _session_one(
+        session,
+        QUERIES["create_user"],
+        {"email": emails.canonical(email), "hashed_password": hashed, "full_name": full_name},
     )
-    if user is None:
-        raise EmailTaken()
-    return user
+    return int(row["id"]) if row else None
 
 
-async def get_user_by_email(session: AsyncSession, *, email: str) -> User | None:
-    return await session.scalar(
-        select(User).where(func.lower(User.email) == normalise_email(email))
-    )
+async def register(
+    session: AsyncSession,
+    *,
+    connect: Connect,
+    email: str,
+    password: str,
+    full_name: str,
+    ip: str | None,
+    now: dt.datetime,
+    settings: Settings,
+) -> int | None:
+    """Registration behind its throttle. A taken email costs the same hash and gets the same
+    answer as a new one, so registering says nothing about who has an account."""
+    async with connect() as connection:
+        await throttle.admit_registration(connection, ip=ip, now=now, settings=settings)
+    return await create_user(session, email=email, password=password, full_name=full_name)
 
 
 async def login(
     session: AsyncSession,
     *,
+    connect: Connect,
     email: str,
     password: str,
     ip: str | None,
@@ -134,34 +155,32 @@ async def login(
     settings: Settings,
 ) -> NewSession:
     """Check the password (after the throttle) and open a new session."""
-    email = normalise_email(email)
-    try:
-        await throttle.check(session, email=email, ip=ip, now=now, settings=settings)
-    except TooManyAttempts:
-        LOGINS.labels("throttled").inc()
-        logger.warning("login throttled", extra={"ip": ip})
-        raise
-    user = await get_user_by_email(session, email=email)
-    ok = await passwords.verify_password(password, user.hashed_password if user else None)
+    email = emails.canonical(email)
+    async with connect() as connection:
+        try:
+            await throttle.admit_login(connection, email=email, ip=ip, now=now, settings=settings)
+        except TooManyAttempts:
+            LOGINS.labels("throttled").inc()
+            logger.warning("login throttled", extra={"ip": ip})
+            raise
+        user = await _one(connection, QUERIES["get_login_user"], {"email": email})
+    # No connection is held from here until the password is known to be right.
+    ok = await passwords.verify_password(password, user["hashed_password"] if user else None)
     if user is None or not ok:
-        engine = session.bind
-        assert isinstance(engine, AsyncEngine)
-        await throttle.record_failure(engine, email=email, ip=ip, now=now)
         LOGINS.labels("failed").inc()
         logger.info("login failed", extra={"ip": ip})
         raise InvalidCredentials()
-    if not user.is_active:
+    if not user["is_active"]:
         LOGINS.labels("disabled").inc()
         raise AccountDisabled()
-    if passwords.needs_rehash(user.hashed_password):
+    if passwords.needs_rehash(user["hashed_password"]):
         # Legacy bcrypt (or weaker argon2) is replaced while the plain password is at hand.
-        user.hashed_password = await passwords.hash_password(password)
-        user.updated_at = now
-    await throttle.forget_account(session, email=email)
+        await _set_password(session, user_id=user["id"], password=password, now=now)
+    await throttle.forget_account(await db.psycopg_connection(session), email=email)
     LOGINS.labels("succeeded").inc()
     return await _open_session(
         session,
-        user=user,
+        account=Account(id=user["id"], email=user["email"], full_name=user["full_name"]),
         auth_method="password",
         transport=transport,
         absolute_expires_at=now + settings.session_absolute_timeout,
@@ -172,38 +191,69 @@ async def login(
     )
 
 
+async def _set_password(
+    session: AsyncSession, *, user_id: int, password: str, now: dt.datetime
+) -> None:
+    hashed = await passwords.hash_password(password)
+    await db.execute(
+        session,
+        QUERIES["set_password"],
+        {"user_id": user_id, "hashed_password": hashed, "now": now},
+    )
+
+
 async def _open_session(
     session: AsyncSession,
     *,
-    user: User,
+    account: Account,
     auth_method: AuthMethod,
     transport: Transport,
     absolute_expires_at: dt.datetime,
     ip: str | None,
     user_agent: str | None,
     now: dt.datetime,
-    settings: SessionLifetimes,
+    settings: Settings,
+    cache: SessionCache["SessionRow"] | None = None,
 ) -> NewSession:
     token = tokens.new_token()
-    await session.execute(
-        insert(UserSession).values(
-            id=token.session_id,
-            user_id=user.id,
-            secret_hash=tokens.secret_hash(token.secret),
-            auth_method=auth_method,
-            transport=transport,
-            created_at=now,
-            last_seen_at=now,
-            absolute_expires_at=absolute_expires_at,
-            user_agent=(user_agent or "")[:_USER_AGENT_LIMIT] or None,
-            ip=ip,
-        )
+    await db.execute(
+        session,
+        QUERIES["insert_session"],
+        {
+            "id": token.session_id,
+            "user_id": account.id,
+            "secret_hash": tokens.secret_hash(token.secret),
+            "auth_method": auth_method,
+            "transport": transport,
+            "now": now,
+            "absolute_expires_at": absolute_expires_at,
+            "user_agent": (user_agent or "")[:_USER_AGENT_LIMIT] or None,
+            "ip": ip,
+        },
     )
+    logger.info(
+        "session opened",
+        extra={"session": tokens.session_ref(token.session_id), "user_id": account.id},
+    )
+    await _revoke(
+        session,
+        QUERIES["revoke_oldest_sessions"],
+        {
+            "user_id": account.id,
+            "keep": settings.max_sessions,
+            "idle_since": now - settings.session_idle_timeout,
+        },
+        reason="session_cap",
+        now=now,
+        cache=cache,
+    )
+    roles = await _session_one(session, QUERIES["get_roles"], {"user_id": account.id})
     authenticated = Authenticated(
         session_id=token.session_id,
-        user_id=user.id,
-        email=user.email,
-        full_name=user.full_name,
+        user_id=account.id,
+        email=account.email,
+        full_name=account.full_name,
+        roles=tuple(roles["roles"]) if roles else (),
         auth_method=auth_method,
         transport=transport,
         presented_by=transport,
@@ -228,9 +278,7 @@ class SessionRow:
     absolute_expires_at: dt.datetime
     email: str
     full_name: str
-
-
-Connect = Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]]
+    roles: tuple[str, ...]
 
 
 async def authenticate(
@@ -256,11 +304,10 @@ async def authenticate(
     if row is None:
         generation = cache.generation if cache is not None else 0
         async with connect() as connection:
-            cursor = await connection.execute(_SESSION_BY_ID, {"id": parsed.session_id})
-            found = await cursor.fetchone()
+            found = await _one(connection, QUERIES["get_session"], {"id": parsed.session_id})
         if found is None:
             raise NotAuthenticated()
-        row = SessionRow(*found)
+        row = SessionRow(**{**found, "roles": tuple(found["roles"])})
         if cache is not None:
             cache.put(parsed.session_id, row, generation=generation)
     if not tokens.matches(parsed.secret, row.secret_hash):
@@ -271,7 +318,7 @@ async def authenticate(
         generation = cache.generation if cache is not None else 0
         async with connect() as connection:
             await connection.execute(
-                _TOUCH,
+                QUERIES["touch_session"],
                 {"id": parsed.session_id, "now": now, "stale": now - settings.last_seen_interval},
             )
         row = dataclasses.replace(row, last_seen_at=now)
@@ -282,6 +329,7 @@ async def authenticate(
         user_id=row.user_id,
         email=row.email,
         full_name=row.full_name,
+        roles=row.roles,
         auth_method=row.auth_method,
         transport=row.transport,
         presented_by=presented_by,
@@ -299,35 +347,29 @@ def in_transaction(session: AsyncSession) -> Connect:
 
     @asynccontextmanager
     async def connect() -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        yield await psycopg_connection(session)
+        yield await db.psycopg_connection(session)
 
     return connect
 
 
-async def psycopg_connection(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
-    """The psycopg connection under `session`, inside the session's transaction."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    assert isinstance(driver, psycopg.AsyncConnection)
-    return driver
-
-
 async def _revoke(
     session: AsyncSession,
+    query: str,
+    params: Mapping[str, object],
     *,
     reason: str,
-    condition: str,
-    params: dict[str, object],
     now: dt.datetime,
     cache: SessionCache[SessionRow] | None,
 ) -> list[uuid.UUID]:
-    statement = text(_REVOKE_NOTIFY.format(condition=condition, channel=REVOCATION_CHANNEL))
-    revoked = [row.id for row in await session.execute(statement, {**params, "now": now})]
+    cursor = await db.execute(session, query, {**params, "now": now, "channel": REVOCATION_CHANNEL})
+    revoked = [row["id"] for row in await cursor.fetchall()]
     REVOCATIONS.labels(reason).inc(len(revoked))
-    if cache is not None:
-        # This process forgets at once; every process (this one again) on the NOTIFY.
-        for session_id in revoked:
+    for session_id in revoked:
+        logger.info(
+            "session revoked", extra={"session": tokens.session_ref(session_id), "reason": reason}
+        )
+        if cache is not None:
+            # This process forgets at once; every process (this one again) on the NOTIFY.
             cache.revoked(session_id)
     return revoked
 
@@ -343,15 +385,13 @@ async def logout(
     parsed = tokens.parse(token) if token else None
     if parsed is None:
         return
-    stored = await session.scalar(
-        select(UserSession.secret_hash).where(UserSession.id == parsed.session_id)
-    )
-    if stored is not None and tokens.matches(parsed.secret, stored):
+    stored = await _session_one(session, QUERIES["get_secret_hash"], {"id": parsed.session_id})
+    if stored is not None and tokens.matches(parsed.secret, stored["secret_hash"]):
         await _revoke(
             session,
+            QUERIES["revoke_session"],
+            {"id": parsed.session_id},
             reason="logout",
-            condition="id = :id",
-            params={"id": parsed.session_id},
             now=now,
             cache=cache,
         )
@@ -373,16 +413,15 @@ async def exchange(
     """
     await _revoke(
         session,
+        QUERIES["revoke_session"],
+        {"id": current.session_id},
         reason="exchange",
-        condition="id = :id",
-        params={"id": current.session_id},
         now=now,
         cache=cache,
     )
-    user = await session.get_one(User, current.user_id)
     return await _open_session(
         session,
-        user=user,
+        account=Account(id=current.user_id, email=current.email, full_name=current.full_name),
         auth_method="exchange",
         transport="cookie",
         absolute_expires_at=current.absolute_expires_at,
@@ -390,24 +429,71 @@ async def exchange(
         user_agent=user_agent,
         now=now,
         settings=settings,
+        cache=cache,
+    )
+
+
+async def change_password(
+    session: AsyncSession,
+    *,
+    connect: Connect,
+    current: Authenticated,
+    current_password: str,
+    new_password: str,
+    ip: str | None,
+    user_agent: str | None,
+    now: dt.datetime,
+    settings: Settings,
+    cache: SessionCache[SessionRow] | None = None,
+) -> NewSession:
+    """Replace the password (the current one proves it is the user, not a stolen cookie),
+    revoke every session of the user and open a new one for this client.
+
+    Wrong current passwords count as failed logins of the account, so a stolen session cannot
+    guess the password faster than the login form can.
+    """
+    async with connect() as connection:
+        await throttle.admit_login(
+            connection, email=current.email, ip=ip, now=now, settings=settings
+        )
+        account = await _one(connection, QUERIES["get_account"], {"user_id": current.user_id})
+    assert account is not None  # the session check found the user a moment ago
+    if not await passwords.verify_password(current_password, account["hashed_password"]):
+        raise CurrentPasswordIncorrect()
+    await _set_password(session, user_id=current.user_id, password=new_password, now=now)
+    await throttle.forget_account(await db.psycopg_connection(session), email=current.email)
+    await _revoke(
+        session,
+        QUERIES["revoke_all_sessions"],
+        {"user_id": current.user_id},
+        reason="password_changed",
+        now=now,
+        cache=cache,
+    )
+    return await _open_session(
+        session,
+        account=Account(id=current.user_id, email=current.email, full_name=current.full_name),
+        auth_method="password",
+        transport="cookie",
+        absolute_expires_at=now + settings.session_absolute_timeout,
+        ip=ip,
+        user_agent=user_agent,
+        now=now,
+        settings=settings,
+        cache=cache,
     )
 
 
 async def list_sessions(
     session: AsyncSession, *, user_id: int, now: dt.datetime, settings: SessionLifetimes
-) -> Sequence[UserSession]:
+) -> Sequence[dict[str, Any]]:
     """The user's live sessions, most recently used first."""
-    result = await session.scalars(
-        select(UserSession)
-        .where(
-            UserSession.user_id == user_id,
-            UserSession.revoked_at.is_(None),
-            UserSession.absolute_expires_at > now,
-            UserSession.last_seen_at > now - settings.session_idle_timeout,
-        )
-        .order_by(UserSession.last_seen_at.desc(), UserSession.created_at.desc())
+    cursor = await db.execute(
+        session,
+        QUERIES["list_sessions"],
+        {"user_id": user_id, "now": now, "idle_since": now - settings.session_idle_timeout},
     )
-    return result.all()
+    return await cursor.fetchall()
 
 
 def _require_recent_login(current: Authenticated, *, now: dt.datetime, settings: Settings) -> None:
@@ -428,9 +514,9 @@ async def revoke_session(
     _require_recent_login(current, now=now, settings=settings)
     revoked = await _revoke(
         session,
+        QUERIES["revoke_users_session"],
+        {"id": session_id, "user_id": current.user_id},
         reason="revoked",
-        condition="id = :id AND user_id = :user_id",
-        params={"id": session_id, "user_id": current.user_id},
         now=now,
         cache=cache,
     )
@@ -450,9 +536,9 @@ async def revoke_other_sessions(
     _require_recent_login(current, now=now, settings=settings)
     revoked = await _revoke(
         session,
+        QUERIES["revoke_other_sessions"],
+        {"user_id": current.user_id, "id": current.session_id},
         reason="others_revoked",
-        condition="user_id = :user_id AND id <> :id",
-        params={"user_id": current.user_id, "id": current.session_id},
         now=now,
         cache=cache,
     )
@@ -466,16 +552,51 @@ async def disable_user(
     now: dt.datetime,
     cache: SessionCache[SessionRow] | None = None,
 ) -> int:
-    """Disable an account and revoke every session it has; returns how many were revoked."""
-    await session.execute(
-        update(User).where(User.id == user_id).values(is_active=False, updated_at=now)
-    )
+    """Revoke every session of a user (just disabled); returns how many were revoked."""
     revoked = await _revoke(
         session,
+        QUERIES["revoke_all_sessions"],
+        {"user_id": user_id},
         reason="user_disabled",
-        condition="user_id = :user_id",
-        params={"user_id": user_id},
         now=now,
         cache=cache,
     )
     return len(revoked)
+
+
+async def set_active(session: AsyncSession, *, email: str, active: bool, now: dt.datetime) -> int:
+    """Enable or disable an account (an operator's command); disabling revokes every session
+    at once. Returns how many sessions were revoked."""
+    row = await _session_one(
+        session,
+        QUERIES["set_active"],
+        {"email": emails.canonical(email), "active": active, "now": now},
+    )
+    if row is None:
+        raise UserNotFound()
+    return 0 if active else await disable_user(session, user_id=row["id"], now=now)
+
+
+async def set_role(
+    session: AsyncSession, *, email: str, role: Role, granted: bool, now: dt.datetime
+) -> bool:
+    """Grant or take away a role; returns whether anything changed. Taking one away revokes
+    the user's sessions, so no passport carries the role past its 60 s lifetime."""
+    user = await _session_one(session, QUERIES["get_user_id"], {"email": emails.canonical(email)})
+    if user is None:
+        raise UserNotFound()
+    params = {"user_id": user["id"], "role": role}
+    if granted:
+        cursor = await db.execute(session, QUERIES["grant_role"], params)
+        return cursor.rowcount == 1
+    if await _session_one(session, QUERIES["revoke_role"], params) is None:
+        return False
+    await _revoke(
+        session,
+        QUERIES["revoke_all_sessions"],
+        {"user_id": user["id"]},
+        reason="role_revoked",
+        now=now,
+        cache=None,
+    )
+    return True

@@ -1,30 +1,30 @@
-"""Login throttling in Postgres: failures per account and per client address, with back-off.
+"""Throttles in Postgres: failed logins per account and per client address, with back-off, and
+registrations per address and in all.
 
-Up to the limit, failures are free; from then on every new failure doubles the wait (from
-`login_backoff_base` to `login_backoff_max`), counted from the latest failure. The check is
-one indexed read made before any password hashing, so a throttled guess costs no CPU.
+Logins: up to the limit, failures are free; from then on every new failure doubles the wait
+(from `login_backoff_base` to `login_backoff_max`), counted from the latest failure. The check
+is one indexed read made before any password hashing, so a throttled guess costs no CPU; an
+attempt let through is written as a failure at once, before its password is checked, and
+only a right password deletes it. So a burst of concurrent guesses is counted while it is
+still hashing (the first ones to arrive trip the limit for the rest), and recording a failure
+needs no connection after the hash (in a flood, a second connection per request ran the pool
+dry: 500s).
+
+Registrations: a fixed window; the total limit is what a distributed burst meets.
 """
 
 import datetime as dt
 import ipaddress
 import math
+from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+import psycopg
 
 from auth_service.config import Settings
-from auth_service.errors import TooManyAttempts
+from auth_service.errors import TooManyAttempts, TooManyRegistrations
+from shared import sql
 
-_COUNT = text(
-    """
-    SELECT count(*) FILTER (WHERE email = :email) AS account_failures,
-           max(failed_at) FILTER (WHERE email = :email) AS account_last,
-           count(*) FILTER (WHERE ip = CAST(:ip AS inet)) AS ip_failures,
-           max(failed_at) FILTER (WHERE ip = CAST(:ip AS inet)) AS ip_last
-    FROM login_failures
-    WHERE (email = :email OR ip = CAST(:ip AS inet)) AND failed_at > :since
-    """
-)
+QUERIES = sql.load(__file__)
 
 
 def address_key(ip: str | None) -> str | None:
@@ -48,42 +48,58 @@ def _wait(
     return float((last + backoff - now).total_seconds())
 
 
-async def check(
-    session: AsyncSession, *, email: str, ip: str | None, now: dt.datetime, settings: Settings
+async def admit_login(
+    connection: psycopg.AsyncConnection[Any],
+    *,
+    email: str,
+    ip: str | None,
+    now: dt.datetime,
+    settings: Settings,
 ) -> None:
-    """Raise TooManyAttempts (with Retry-After) while the account or the address backs off."""
+    """Raise TooManyAttempts (with Retry-After) while the account or the address backs off;
+    else record the attempt as a failure (an autocommit write: it outlives the request)."""
     params = {"email": email, "ip": address_key(ip), "since": now - settings.login_failure_window}
-    row = (await session.execute(_COUNT, params)).one()
+    cursor = await connection.execute(QUERIES["count_failures"], params)
+    row = await cursor.fetchone()
+    assert row is not None
+    account_failures, account_last, ip_failures, ip_last = row
     wait = max(
-        _wait(
-            row.account_failures,
-            row.account_last,
-            settings.login_failures_per_account,
-            now,
-            settings,
-        ),
-        _wait(row.ip_failures, row.ip_last, settings.login_failures_per_ip, now, settings),
+        _wait(account_failures, account_last, settings.login_failures_per_account, now, settings),
+        _wait(ip_failures, ip_last, settings.login_failures_per_ip, now, settings),
     )
     if wait > 0:
         raise TooManyAttempts(headers={"Retry-After": str(math.ceil(wait))})
+    await connection.execute(
+        QUERIES["record_failure"], {"email": email, "ip": address_key(ip), "now": now}
+    )
 
 
-async def record_failure(
-    engine: AsyncEngine, *, email: str, ip: str | None, now: dt.datetime
-) -> None:
-    """Record a failed login in a transaction of its own: the request's transaction is rolled
-    back by the 401 that follows, and the failure must outlive it."""
-    async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO login_failures (email, ip, failed_at)"
-                " VALUES (:email, CAST(:ip AS inet), :now)"
-            ),
-            {"email": email, "ip": address_key(ip), "now": now},
-        )
-
-
-async def forget_account(session: AsyncSession, *, email: str) -> None:
+async def forget_account(connection: psycopg.AsyncConnection[Any], *, email: str) -> None:
     """A successful login clears the account's failures (never the address's: one known
     password must not buy an attacker fresh guesses against other accounts)."""
-    await session.execute(text("DELETE FROM login_failures WHERE email = :email"), {"email": email})
+    await connection.execute(QUERIES["forget_account"], {"email": email})
+
+
+async def admit_registration(
+    connection: psycopg.AsyncConnection[Any],
+    *,
+    ip: str | None,
+    now: dt.datetime,
+    settings: Settings,
+) -> None:
+    """Raise TooManyRegistrations (with Retry-After) past either limit; else count this one."""
+    key = address_key(ip)
+    since = now - settings.registration_window
+    cursor = await connection.execute(QUERIES["count_registrations"], {"ip": key, "since": since})
+    row = await cursor.fetchone()
+    assert row is not None
+    ip_count, ip_oldest, total_count, total_oldest = row
+    oldest = None
+    if total_count >= settings.registrations_total:
+        oldest = total_oldest
+    elif key is not None and ip_count >= settings.registrations_per_ip:
+        oldest = ip_oldest
+    if oldest is not None:
+        wait = (oldest + settings.registration_window - now).total_seconds()
+        raise TooManyRegistrations(headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    await connection.execute(QUERIES["record_registration"], {"ip": key, "now": now})

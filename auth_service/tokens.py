@@ -52,3 +52,9 @@ def secret_hash(secret: bytes) -> bytes:
 def matches(secret: bytes, stored_hash: bytes) -> bool:
     """Constant-time comparison, so response times say nothing about the stored hash."""
     return hmac.compare_digest(secret_hash(secret), stored_hash)
+
+
+def session_ref(session_id: uuid.UUID) -> str:
+    """What logs name a session by: a hash of its id, so a log line can be matched to a row
+    (by hashing the row's id) while no log holds a token's half."""
+    return hashlib.sha256(b"pgstack-session:" + session_id.bytes).hexdigest()[:16]

@@ -4,13 +4,12 @@ import asyncio
 import datetime as dt
 
 import psycopg
-import pytest
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from auth_service import service
 from auth_service.demo_user import ensure_demo_user
-from auth_service.errors import EmailTaken
+from shared import db
 from shared.passport import REVOCATION_CHANNEL
 from shared.settings import sqlalchemy_url
 from tests.auth_service.kit import login, new_user, with_cookie
@@ -89,10 +88,13 @@ async def test_the_demo_user_is_created_once_and_can_log_in(
     assert count == 1
 
 
-async def test_create_user_refuses_an_email_taken_in_another_case(session: AsyncSession) -> None:
-    await service.create_user(session, email="Case@Example.com", password="long enough")
-    user = await service.get_user_by_email(session, email="  CASE@example.COM ")
-    assert user is not None
-    assert user.email == "case@example.com"
-    with pytest.raises(EmailTaken):
-        await service.create_user(session, email="case@EXAMPLE.com", password="long enough")
+async def test_create_user_makes_one_account_of_an_email_in_any_case(
+    session: AsyncSession,
+) -> None:
+    """A second registration of the same email, in another case, creates nothing."""
+    first = await service.create_user(session, email="Case@Example.com", password="long enough")
+    again = await service.create_user(session, email="  CASE@example.COM ", password="other pw")
+    assert first is not None
+    assert again is None
+    rows = await db.execute(session, "SELECT email FROM users WHERE id = %(id)s", {"id": first})
+    assert await rows.fetchall() == [{"email": "case@example.com"}]

@@ -38,6 +38,10 @@ def seed(db_url: str) -> dict[str, str]:
             " ('old@example.com', '192.0.2.1', now() - interval '2 days'),"
             " ('new@example.com', '192.0.2.1', now())"
         )
+        conn.execute(
+            "INSERT INTO registration_attempts (ip, attempted_at) VALUES"
+            " ('192.0.2.1', now() - interval '2 days'), ('192.0.2.2', now())"
+        )
     return ids
 
 
@@ -51,6 +55,9 @@ async def test_purge_deletes_expired_sessions_and_old_failures_and_keeps_the_res
     with psycopg.connect(db_url) as conn:
         kept = {labels[str(sid)] for (sid,) in conn.execute("SELECT id FROM user_sessions")}
         emails = {email for (email,) in conn.execute("SELECT email FROM login_failures")}
+        registrations = {
+            str(ip) for (ip,) in conn.execute("SELECT host(ip) FROM registration_attempts")
+        }
         # By id: the worker's periodic deferrer may have queued one of its own meanwhile.
         (status,) = conn.execute(
             "SELECT status FROM procrastinate_jobs WHERE id = %s", (job_id,)
@@ -58,6 +65,27 @@ async def test_purge_deletes_expired_sessions_and_old_failures_and_keeps_the_res
     assert status == "succeeded"
     assert kept == {"live", "revoked_a_minute_ago"}
     assert emails == {"new@example.com"}
+    assert registrations == {"192.0.2.2"}
+
+
+def test_every_condition_of_the_purge_and_the_session_list_is_served_by_an_index(
+    db_url: str,
+) -> None:
+    """The purge's filters (expiry, idle, revoked, old throttle rows) and the live-session
+    count find their rows through indexes: with sequential scans priced out, no plan has one."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("SET enable_seqscan = off")
+        for statement in (
+            "SELECT 1 FROM user_sessions WHERE absolute_expires_at < now()",
+            "SELECT 1 FROM user_sessions WHERE last_seen_at < now() - interval '7 days'",
+            "SELECT 1 FROM user_sessions WHERE revoked_at < now() - interval '1 day'",
+            "SELECT 1 FROM login_failures WHERE failed_at < now() - interval '1 day'",
+            "SELECT 1 FROM registration_attempts WHERE attempted_at < now() - interval '1 day'",
+            tasks.QUERIES["purge"],
+        ):
+            explained = conn.execute(f"EXPLAIN {statement}".encode(), {"idle": 604800})
+            plan = "\n".join(row[0] for row in explained)
+            assert "Seq Scan" not in plan, plan
 
 
 def test_purge_is_scheduled_hourly() -> None:
