@@ -60,7 +60,7 @@ system_packages() {
         fi
     done
     if ((${#missing[@]})); then
-        want_packages "${missing[*]}" "make $target needs them"
+        want_packages "${missing[*]}" "needed by make $target"
     fi
 }
 
