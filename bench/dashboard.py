@@ -20,103 +20,57 @@ Under load ~6: 1,300-2,000 req/s, p50 16-29 ms, p99 190-320 ms.
 import argparse
 import asyncio
 import contextlib
-import json
 import os
-import re
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from jwt.algorithms import OKPAlgorithm
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.harness import (  # noqa: E402
+    free_port,
+    require_wrk,
+    server_url,
+    start_uvicorn,
+    wait_ready,
+    wrk,
+)
 from demo_service.app import create_app  # noqa: E402
 from demo_service.config import Settings  # noqa: E402
 from deploy import migrate  # noqa: E402
-from deploy.embedded import EmbeddedPostgres  # noqa: E402
-from deploy.worker import WorkerSettings, run_worker  # noqa: E402
-from shared.settings import plain_database_url  # noqa: E402
-from shared.testing import create_database, database_url, drop_database, serving  # noqa: E402
+from shared.testing import create_database, drop_database, serving  # noqa: E402
+from tests.kit.passports import PassportKey  # noqa: E402
+from tests.kit.users import make_user  # noqa: E402
+from tests.kit.waiting import eventually  # noqa: E402
+from tests.kit.workers import running_worker  # noqa: E402
 
 DASHBOARD = "/v1/dashboard"
 BASELINE = "/healthz"
-KEY = Ed25519PrivateKey.generate()
-KID = "bench"
+KEY = PassportKey()
 
 
-def jwks() -> str:
-    jwk = json.loads(OKPAlgorithm.to_jwk(KEY.public_key()))
-    jwk.update(kid=KID, alg="EdDSA", use="sig")
-    return json.dumps({"keys": [jwk]})
-
-
-def passport(user_id: int) -> str:
-    """A passport as auth_service mints it (60 s, the most it allows)."""
-    now = int(time.time())
-    claims = {
-        "sub": str(user_id),
-        "sid": str(uuid.uuid4()),
-        "aud": "pgstack",
-        "iat": now,
-        "exp": now + 60,
-        "jti": uuid.uuid4().hex,
-    }
-    return jwt.encode(claims, KEY, algorithm="EdDSA", headers={"kid": KID})
-
-
-def server_url() -> str:
-    url = os.environ.get("DATABASE_URL") or EmbeddedPostgres(ROOT / ".pgstack").start()
-    return database_url(plain_database_url(url), "postgres")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def bearer(user_id: int) -> str:
+    """wrk's header: a passport as auth_service mints it (60 s, the most it allows)."""
+    return f"Authorization: Bearer {KEY.mint(user_id)}"
 
 
 async def seed(db_url: str) -> int:
     """A user whose demo mode was enabled through the API and the real worker."""
-    import psycopg
-
-    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
-        cursor = await conn.execute(
-            "INSERT INTO users (email, hashed_password, full_name)"
-            " VALUES ('bench@example.com', 'x', 'Bench User') RETURNING id"
-        )
-        row = await cursor.fetchone()
-    assert row is not None
-    user_id = int(row[0])
+    user_id = make_user(db_url, name="Bench User")
     os.environ["DEMO_STEP_DELAY"] = "0"  # read by the tasks, in this process's worker
-    app = create_app(Settings(DATABASE_URL=db_url, PASSPORT_JWKS=jwks()))
-    worker = asyncio.create_task(
-        run_worker(WorkerSettings(DATABASE_URL=db_url), install_signal_handlers=False)
-    )
-    try:
-        async with serving(app) as client:
-            headers = {"Authorization": f"Bearer {passport(user_id)}"}
-            (await client.post("/v1/demo/enable", headers=headers)).raise_for_status()
-            deadline = time.monotonic() + 60
-            while (await client.get(DASHBOARD, headers=headers)).json()["active_jobs"]:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("demo mode was not enabled within 60 s")
-                await asyncio.sleep(0.1)
-    finally:
-        worker.cancel()
-        await asyncio.gather(worker, return_exceptions=True)
+    app = create_app(Settings(DATABASE_URL=db_url, PASSPORT_JWKS=KEY.jwks))
+    async with running_worker(db_url), serving(app) as client:
+        headers = KEY.headers(user_id)
+        (await client.post("/v1/demo/enable", headers=headers)).raise_for_status()
+
+        async def enabled() -> bool:
+            return not (await client.get(DASHBOARD, headers=headers)).json()["active_jobs"]
+
+        await eventually(enabled, within=60, every=0.1, what="demo mode enabled")
     return user_id
 
 
@@ -143,7 +97,7 @@ async def count_sql(db_url: str, user_id: int, requests: int = 100) -> dict[str,
     """Statements and protocol round trips per dashboard request, and the body's size."""
     from sqlalchemy import event
 
-    app = create_app(Settings(DATABASE_URL=db_url, PASSPORT_JWKS=jwks()))
+    app = create_app(Settings(DATABASE_URL=db_url, PASSPORT_JWKS=KEY.jwks))
     orm_statements = 0
 
     def statement(*args: Any) -> None:
@@ -152,7 +106,7 @@ async def count_sql(db_url: str, user_id: int, requests: int = 100) -> dict[str,
 
     with tempfile.TemporaryFile("w+") as sink:
         async with serving(app) as client:
-            headers = {"Authorization": f"Bearer {passport(user_id)}"}
+            headers = KEY.headers(user_id)
             warm = await client.get(DASHBOARD, headers=headers)
             warm.raise_for_status()
             event.listen(app.state.engine.sync_engine, "before_cursor_execute", statement)
@@ -193,65 +147,12 @@ def server_cpu(process: subprocess.Popen[bytes]) -> float:
 
 def start_server(db_url: str, port: int, pool_size: int) -> subprocess.Popen[bytes]:
     env = {
-        **os.environ,
         "DATABASE_URL": db_url,
         "DB_POOL_SIZE": str(pool_size),
-        "PASSPORT_JWKS": jwks(),
+        "PASSPORT_JWKS": KEY.jwks,
         "PGSTACK_ENV": "test",
-        # Per-request INFO access logs would be a large part of a fast endpoint's cost.
-        "LOG_LEVEL": "WARNING",
     }
-    code = (
-        "import uvicorn; uvicorn.run('demo_service.app:create_app', factory=True,"
-        f" host='127.0.0.1', port={port}, workers=1, log_config=None)"
-    )
-    return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT)
-
-
-def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the server exited")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("the server did not start")
-
-
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def wrk(url: str, *, token: str, duration: int, connections: int) -> dict[str, float]:
-    output = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{connections}",
-            f"-d{duration}s",
-            "--latency",
-            "-H",
-            f"Authorization: Bearer {token}",
-            url,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    if "Non-2xx" in output or "Socket errors" in output:
-        raise RuntimeError(f"errors under load:\n{output}")
-
-    def latency(percent: str) -> float:
-        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-        assert match, output
-        return float(match[1]) * _UNITS[match[2]]
-
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    assert rps, output
-    return {"rps": float(rps[1]), "p50_ms": latency("50"), "p99_ms": latency("99")}
+    return start_uvicorn("demo_service.app:create_app", port, env)
 
 
 def main() -> None:
@@ -261,8 +162,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs per endpoint")
     parser.add_argument("--pool-size", type=int, default=10, help="DB_POOL_SIZE of the server")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("bench/dashboard.py needs wrk: apt-get install wrk")
+    require_wrk("bench/dashboard.py")
 
     db_url = create_database(server_url(), prefix="bench")
     server: subprocess.Popen[bytes] | None = None
@@ -273,10 +173,15 @@ def main() -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = start_server(db_url, port, args.pool_size)
-        wait_ready(base, server)
+        wait_ready(f"{base}/readyz", server)
         results: dict[str, list[dict[str, float]]] = {BASELINE: [], DASHBOARD: []}
         for path in (BASELINE, DASHBOARD):  # warm-up: connections, caches, prepared statements
-            wrk(base + path, token=passport(user_id), duration=3, connections=args.connections)
+            wrk(
+                base + path,
+                header=bearer(user_id),
+                duration=3,
+                connections=args.connections,
+            )
         for _ in range(args.rounds):
             for path in (BASELINE, DASHBOARD):
                 # A fresh passport per run: one lives 60 s, as auth_service mints them.
@@ -284,7 +189,7 @@ def main() -> None:
                 cpu = server_cpu(server)
                 run = wrk(
                     base + path,
-                    token=passport(user_id),
+                    header=bearer(user_id),
                     duration=args.duration,
                     connections=args.connections,
                 )

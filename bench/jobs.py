@@ -33,25 +33,25 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import procrastinate
 import psutil
 import psycopg
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from procrastinate.schema import SchemaManager
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-
-import bench_tasks  # noqa: E402
+sys.path.insert(0, str(ROOT))
 
 import job_service.tasks  # noqa: E402
+from bench import bench_tasks  # noqa: E402
+from bench.harness import server_url, wait_ready  # noqa: E402
 from deploy import migrate  # noqa: E402
-from deploy.embedded import EmbeddedPostgres  # noqa: E402
 from shared import jobs  # noqa: E402
-from shared.settings import plain_database_url, sqlalchemy_url  # noqa: E402
-from shared.testing import create_database, database_url, drop_database  # noqa: E402
+from shared.settings import sqlalchemy_url  # noqa: E402
+from shared.testing import create_database, drop_database  # noqa: E402
+from tests.kit.passports import PassportKey  # noqa: E402
+from tests.kit.users import make_user  # noqa: E402
+from tests.kit.waiting import wait_for  # noqa: E402
 
 assert bench_tasks.stamp
 assert job_service.tasks.noop
@@ -61,21 +61,11 @@ QUIET = {"LOG_LEVEL": "WARNING"}
 def env(db_url: str, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "bench")]),
+        "PYTHONPATH": str(ROOT),
         "DATABASE_URL": db_url,
         **QUIET,
         **extra,
     }
-
-
-def make_user(db_url: str) -> int:
-    with psycopg.connect(db_url) as conn:
-        row = conn.execute(
-            "INSERT INTO users (email, hashed_password) VALUES (%s, 'x') RETURNING id",
-            (f"bench-{uuid.uuid4().hex}@example.com",),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 async def enqueue_batches(db_url: str, kind: str, user_id: int, count: int) -> float:
@@ -111,18 +101,16 @@ def drain_rate(db_url: str, task_name: str) -> tuple[int, float]:
 
 
 def wait_drained(db_url: str, task_name: str, count: int, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def drained() -> bool:
         with psycopg.connect(db_url) as conn:
             row = conn.execute(
                 "SELECT count(*) FROM procrastinate_jobs WHERE task_name = %s"
                 " AND status = 'succeeded'",
                 (task_name,),
             ).fetchone()
-        if row and row[0] >= count:
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"{task_name}: not drained in {timeout} s")
+        return bool(row and row[0] >= count)
+
+    wait_for(drained, within=timeout, every=0.2, what=f"{task_name} drained")
 
 
 def cpu_seconds(db_url: str, processes: list[subprocess.Popen[bytes]]) -> dict[int, float]:
@@ -153,12 +141,13 @@ def cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
 
 def wait_registered(db_url: str, workers: int) -> None:
     """Until the workers are registered: started, imports done, about to fetch."""
-    while True:
+
+    def registered() -> bool:
         with psycopg.connect(db_url) as conn:
             row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
-        if row and row[0] >= workers:
-            return
-        time.sleep(0.01)
+        return bool(row and row[0] >= workers)
+
+    wait_for(registered, within=600, every=0.01, what=f"{workers} workers registered")
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -204,14 +193,21 @@ async def pipeline_drain(
             ).fetchone()
         assert row is not None
         assert row[0] == n, f"{row[0]} rows succeeded of {n}"
-        return {
-            "done": done,
-            "jobs_per_s": rate,
-            "cpu_ms_per_job": round(cpu * 1000 / n, 3),
-            "enqueue_per_s": enqueue_rate,
-        }
+        return drain_figures(n, done, rate, cpu, enqueue_rate)
     finally:
         drop_database(db_url)
+
+
+def drain_figures(
+    n: int, done: int, rate: float, cpu: float, enqueue_rate: float
+) -> dict[str, float]:
+    """A drain's figures: `cpu` is the CPU seconds all its processes used for `n` jobs."""
+    return {
+        "done": done,
+        "jobs_per_s": rate,
+        "cpu_ms_per_job": round(cpu * 1000 / n, 3),
+        "enqueue_per_s": enqueue_rate,
+    }
 
 
 def bare_worker(db_url: str, concurrency: int) -> None:
@@ -239,9 +235,10 @@ async def bare_drain(server: str, n: int, concurrency: int) -> dict[str, float]:
         started = time.perf_counter()
         async with app.open_async():
             for offset in range(0, n, 100):
-                await task.batch_defer_async(
-                    *({"i": i} for i in range(offset, min(n, offset + 100)))
-                )
+                batch: list[dict[str, Any]] = [
+                    {"i": i} for i in range(offset, min(n, offset + 100))
+                ]
+                await task.batch_defer_async(*batch)
         enqueue_rate = n / (time.perf_counter() - started)
         process = subprocess.Popen(
             [sys.executable, __file__, "bare-worker", db_url, str(concurrency)],
@@ -257,12 +254,7 @@ async def bare_drain(server: str, n: int, concurrency: int) -> dict[str, float]:
             stop([process])
         done, rate = drain_rate(db_url, "noop")
         assert done == n, f"{done} of {n}"
-        return {
-            "done": done,
-            "jobs_per_s": rate,
-            "cpu_ms_per_job": round(cpu * 1000 / n, 3),
-            "enqueue_per_s": enqueue_rate,
-        }
+        return drain_figures(n, done, rate, cpu, enqueue_rate)
     finally:
         drop_database(db_url)
 
@@ -300,7 +292,7 @@ async def start_latency(server: str, template: str, samples: int) -> dict[str, f
     worker = subprocess.Popen(
         [sys.executable, "-m", "deploy", "worker"],
         cwd=ROOT,
-        env=env(db_url, WORKER_IMPORT_PATHS="bench_tasks", WORKER_CONCURRENCY="10"),
+        env=env(db_url, WORKER_IMPORT_PATHS=bench_tasks.__name__, WORKER_CONCURRENCY="10"),
     )
     try:
         user_id = make_user(db_url)
@@ -329,44 +321,23 @@ async def sse_latency(server: str, template: str, samples: int) -> dict[str, flo
     """A status change's `updated_at` -> an SSE client of job_service receiving it."""
     db_url = create_database(server, template=template, prefix="bench")
     engine = create_async_engine(sqlalchemy_url(db_url))
-    key = Ed25519PrivateKey.generate()
-    public = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
-    jwks = json.dumps({"keys": [{**public, "kid": "bench", "alg": "EdDSA"}]})
+    key = PassportKey()
     port = "18093"
     server_process = subprocess.Popen(
         [sys.executable, "-m", "deploy", "serve", "jobs", "--port", port],
         cwd=ROOT,
-        env=env(db_url, PASSPORT_JWKS=jwks, PGSTACK_ENV="test"),
+        env=env(db_url, PASSPORT_JWKS=key.jwks, PGSTACK_ENV="test"),
     )
     worker = subprocess.Popen(
         [sys.executable, "-m", "deploy", "worker"],
         cwd=ROOT,
-        env=env(db_url, WORKER_IMPORT_PATHS="bench_tasks", WORKER_CONCURRENCY="10"),
+        env=env(db_url, WORKER_IMPORT_PATHS=bench_tasks.__name__, WORKER_CONCURRENCY="10"),
     )
     delays: list[float] = []
     try:
         user_id = make_user(db_url)
-        now = int(time.time())
-        passport = jwt.encode(
-            {
-                "sub": str(user_id),
-                "sid": str(uuid.uuid4()),
-                "aud": "pgstack",
-                "iat": now,
-                "exp": now + 3600,
-            },
-            key,
-            algorithm="EdDSA",
-            headers={"kid": "bench"},
-        )
-        async with httpx.AsyncClient() as client:  # the server is up
-            for _ in range(100):
-                try:
-                    if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
+        passport = key.mint(user_id, expires_in=3600)
+        wait_ready(f"http://127.0.0.1:{port}/healthz", server_process)
 
         async def listen() -> None:
             async with (
@@ -407,8 +378,7 @@ async def sse_latency(server: str, template: str, samples: int) -> dict[str, flo
 
 
 async def main(n: int, concurrency: int, rounds: int) -> None:
-    url = os.environ.get("DATABASE_URL") or EmbeddedPostgres(ROOT / ".pgstack").start()
-    server = database_url(plain_database_url(url), "postgres")
+    server = server_url()
     template_url = create_database(server, prefix="benchtemplate")
     migrate.upgrade(template_url)
     template = template_url.rpartition("/")[2]

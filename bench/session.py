@@ -14,12 +14,8 @@ read per check) instead of with them (no query between revocations).
 import argparse
 import importlib.util
 import os
-import re
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -29,10 +25,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from auth_service.app import create_app  # noqa: E402
+from bench.harness import (  # noqa: E402
+    free_port,
+    require_wrk,
+    server_url,
+    start_uvicorn,
+    wait_ready,
+    wrk,
+)
 from deploy import migrate  # noqa: E402
-from deploy.embedded import EmbeddedPostgres  # noqa: E402
-from shared.settings import plain_database_url  # noqa: E402
-from shared.testing import create_database, database_url, drop_database  # noqa: E402
+from shared.testing import create_database, drop_database  # noqa: E402
 
 EMAIL = "bench@example.com"
 PASSWORD = "benchmark password"
@@ -51,47 +53,14 @@ def create_bench_app() -> FastAPI:
     return app
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def server_url() -> str:
-    url = os.environ.get("DATABASE_URL") or EmbeddedPostgres(ROOT / ".pgstack").start()
-    return database_url(plain_database_url(url), "postgres")
-
-
 def start_server(db_url: str, port: int, *, cache: bool) -> subprocess.Popen[bytes]:
     env = {
-        **os.environ,
         "DATABASE_URL": db_url,
         "PGSTACK_ENV": "test",
         # 0 turns the in-memory session rows off: every check is then one indexed read.
         "AUTH_SESSION_CACHE_TTL": "60" if cache else "0",
-        # Per-request INFO access logs would be most of the cost of the constant endpoint.
-        "LOG_LEVEL": "WARNING",
     }
-    code = (
-        "import uvicorn; uvicorn.run('bench.session:create_bench_app', factory=True,"
-        f" host='127.0.0.1', port={port}, workers=1, log_config=None)"
-    )
-    return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT)
-
-
-def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the server exited")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("the server did not start")
+    return start_uvicorn("bench.session:create_bench_app", port, env)
 
 
 def log_in(base: str) -> str:
@@ -104,38 +73,6 @@ def log_in(base: str) -> str:
         check = client.get(SESSION, headers={"cookie": cookie})
         check.raise_for_status()
         return cookie
-
-
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def wrk(url: str, *, cookie: str, duration: int, connections: int) -> dict[str, float]:
-    output = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{connections}",
-            f"-d{duration}s",
-            "--latency",
-            "-H",
-            f"cookie: {cookie}",
-            url,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    if "Non-2xx" in output or "Socket errors" in output:
-        raise RuntimeError(f"errors under load:\n{output}")
-
-    def latency(percent: str) -> float:
-        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-        assert match, output
-        return float(match[1]) * _UNITS[match[2]]
-
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    assert rps, output
-    return {"rps": float(rps[1]), "p50_ms": latency("50"), "p99_ms": latency("99")}
 
 
 def _installed(module: str) -> str:
@@ -152,8 +89,7 @@ def main() -> None:
         "--no-cache", action="store_true", help="AUTH_SESSION_CACHE_TTL=0: read every session"
     )
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("bench/session.py needs wrk: apt-get install wrk")
+    require_wrk("bench/session.py")
 
     db_url = create_database(server_url(), prefix="bench")
     server: subprocess.Popen[bytes] | None = None
@@ -162,17 +98,17 @@ def main() -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         server = start_server(db_url, port, cache=not args.no_cache)
-        wait_ready(base, server)
+        wait_ready(f"{base}/healthz", server)
         cookie = log_in(base)
         for path in (CONSTANT, SESSION):  # warm-up: connections, caches, JIT-free but fair
-            wrk(base + path, cookie=cookie, duration=3, connections=args.connections)
+            wrk(base + path, header=f"cookie: {cookie}", duration=3, connections=args.connections)
         results: dict[str, list[dict[str, float]]] = {CONSTANT: [], SESSION: []}
         for _ in range(args.rounds):
             for path in (CONSTANT, SESSION):
                 results[path].append(
                     wrk(
                         base + path,
-                        cookie=cookie,
+                        header=f"cookie: {cookie}",
                         duration=args.duration,
                         connections=args.connections,
                     )

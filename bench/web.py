@@ -24,12 +24,9 @@ call to demo_service + rendering), of which "session check" is proxy.ts's call t
 import argparse
 import http.server
 import json
-import os
-import random
-import signal
 import statistics
-import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -39,10 +36,9 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
-from deploy.embedded import EmbeddedPostgres  # noqa: E402
-from shared.settings import plain_database_url  # noqa: E402
-from shared.testing import create_database, database_url, drop_database  # noqa: E402
-from tests.e2e.kit import Stack, launch, log_in  # noqa: E402
+from bench.harness import server_url  # noqa: E402
+from shared.testing import create_database, drop_database  # noqa: E402
+from tests.kit.stack import launch, log_in, running_stack  # noqa: E402
 
 WARMUP = 2
 MEASURE = """() => {
@@ -55,45 +51,6 @@ MEASURE = """() => {
     html_bytes: nav.transferSize,
   };
 }"""
-
-
-def start_stack(url: str) -> tuple[subprocess.Popen[str], Stack]:
-    offset = random.randrange(1000, 20000, 10) + 5
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "PGSTACK_PORT_OFFSET": str(offset),
-        "PGSTACK_WEB": "1",
-        "DEMO_STEP_DELAY": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    dev = subprocess.Popen(
-        [sys.executable, "-m", "deploy", "dev"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert dev.stdout is not None
-    lines: list[str] = []
-    for line in dev.stdout:
-        lines.append(line)
-        if line.startswith("ready"):
-            break
-    else:
-        sys.exit("pgstack dev did not start:\n" + "".join(lines[-30:]))
-    threading.Thread(target=lambda: [None for _ in dev.stdout or ()], daemon=True).start()
-    [login] = [line for line in lines if line.startswith("login ")]
-    email, _, password = login.removeprefix("login ").strip().partition(" / ")
-    return dev, Stack(
-        web=f"http://localhost:{3000 + offset}",
-        auth=f"http://127.0.0.1:{8001 + offset}",
-        demo=f"http://127.0.0.1:{8002 + offset}",
-        jobs=f"http://127.0.0.1:{8003 + offset}",
-        database_url=url,
-        demo_login=(email, password),
-    )
 
 
 def load(page: Page) -> dict[str, float]:
@@ -159,14 +116,16 @@ def main() -> None:
     parser.add_argument("--loads", type=int, default=20)
     args = parser.parse_args()
 
-    server = os.environ.get("DATABASE_URL") or EmbeddedPostgres(ROOT / ".pgstack").start()
-    url = create_database(database_url(plain_database_url(server), "postgres"), prefix="benchweb")
-    dev, stack = start_stack(url)
+    url = create_database(server_url(), prefix="benchweb")
     results: dict[str, list[dict[str, float]]] = {"warm": [], "cold": [], "static": []}
     try:
-        email = stack.register()
-        stack.enable_demo(email)
-        with sync_playwright() as p:
+        with (
+            tempfile.TemporaryDirectory() as logs,
+            running_stack(url, Path(logs) / "stack.log", DEMO_STEP_DELAY="0") as stack,
+            sync_playwright() as p,
+        ):
+            email = stack.register()
+            stack.enable_demo(email)
             browser = launch(p)
             context = browser.new_context(base_url=stack.web)
             login_page = context.new_page()
@@ -188,8 +147,6 @@ def main() -> None:
             results["static"] = static_floor(browser, args.loads)
             browser.close()
     finally:
-        dev.send_signal(signal.SIGTERM)
-        dev.wait(timeout=30)
         drop_database(url)
 
     report: dict[str, Any] = {"loads": args.loads}

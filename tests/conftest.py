@@ -16,6 +16,7 @@ from deploy import migrate
 from deploy.embedded import EmbeddedPostgres
 from shared.settings import plain_database_url, sqlalchemy_url
 from shared.testing import create_database, database_url, drop_database
+from tests.kit.passports import PassportKey
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,6 +70,21 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
         async with AsyncSession(bind=conn, expire_on_commit=False) as session:
             yield session
         await transaction.rollback()
+
+
+@pytest.fixture
+def private_cluster(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    """A migrated cluster of this test's own: it is the only one a test may stop."""
+    cluster = EmbeddedPostgres(tmp_path / "pg")
+    migrate.upgrade(cluster.start())
+    yield cluster
+    cluster.stop(mode="immediate")
+
+
+@pytest.fixture(scope="session")
+def passport_key() -> PassportKey:
+    """The key standing in for auth_service's: services under test trust its JWKS."""
+    return PassportKey()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,5 +1,7 @@
 """Settings refuse what is only safe on a developer's machine."""
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -9,7 +11,7 @@ from auth_service.config import Settings
 URL = "postgresql://localhost/pgstack"
 
 
-def production(**overrides: object) -> Settings:
+def production(**overrides: Any) -> Settings:
     return Settings(DATABASE_URL=URL, PGSTACK_ENV="production", **overrides)
 
 

@@ -1,8 +1,6 @@
 """Fixtures of demo_service's tests: the app served in-process, clients carrying passports,
 the real worker running in-process on the module's database. Helpers are in `kit.py`."""
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -11,8 +9,8 @@ from fastapi import FastAPI
 
 from demo_service.app import create_app
 from demo_service.config import Settings
-from deploy.worker import WorkerSettings, run_worker
-from tests.demo_service.kit import PassportAuth, jwks
+from tests.kit.passports import PassportAuth, PassportKey
+from tests.kit.workers import running_worker
 
 
 @pytest.fixture(autouse=True)
@@ -24,9 +22,9 @@ def task_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-async def app(db_url: str) -> AsyncIterator[FastAPI]:
+async def app(db_url: str, passport_key: PassportKey) -> AsyncIterator[FastAPI]:
     """demo_service on the module's database, its lifespan running."""
-    app = create_app(Settings(DATABASE_URL=db_url, PASSPORT_JWKS=jwks()))
+    app = create_app(Settings(DATABASE_URL=db_url, PASSPORT_JWKS=passport_key.jwks))
     async with app.router.lifespan_context(app):
         yield app
 
@@ -35,7 +33,7 @@ ClientFor = Callable[[int], httpx.AsyncClient]
 
 
 @pytest.fixture
-async def client_for(app: FastAPI) -> AsyncIterator[ClientFor]:
+async def client_for(app: FastAPI, passport_key: PassportKey) -> AsyncIterator[ClientFor]:
     """`client_for(user_id)`: an HTTP client carrying that user's passports."""
     clients: list[httpx.AsyncClient] = []
 
@@ -43,7 +41,7 @@ async def client_for(app: FastAPI) -> AsyncIterator[ClientFor]:
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app),
             base_url="http://testserver",
-            auth=PassportAuth(user_id),
+            auth=PassportAuth(passport_key, user_id),
         )
         clients.append(client)
         return client
@@ -56,14 +54,7 @@ async def client_for(app: FastAPI) -> AsyncIterator[ClientFor]:
 @pytest.fixture
 async def worker(db_url: str) -> AsyncIterator[None]:
     """The real worker (`pgstack worker`'s code) running in this process."""
-    settings = WorkerSettings(
-        DATABASE_URL=db_url,
-        WORKER_CONCURRENCY=4,
-        WORKER_POLL_SECONDS=0.2,
-        WORKER_SHUTDOWN_GRACE=1,
-    )
-    running = asyncio.create_task(run_worker(settings, install_signal_handlers=False))
-    yield
-    running.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await running
+    async with running_worker(
+        db_url, WORKER_CONCURRENCY=4, WORKER_POLL_SECONDS=0.2, WORKER_SHUTDOWN_GRACE=1
+    ):
+        yield

@@ -1,38 +1,29 @@
 """The hot reads' pool when the database fails: a 503 problem fast, then recovery."""
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 
 from demo_service.app import create_app
 from demo_service.config import Settings
-from deploy import migrate
 from deploy.embedded import EmbeddedPostgres
 from shared.testing import serving
 from tests.demo_service.conftest import ClientFor
-from tests.demo_service.kit import create_user, eventually, jwks, mint_passport, query
-
-
-@pytest.fixture
-def private_cluster(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
-    """A cluster of this test's own: it is the only one a test may stop."""
-    cluster = EmbeddedPostgres(tmp_path / "pg")
-    migrate.upgrade(cluster.start())
-    yield cluster
-    cluster.stop(mode="immediate")
+from tests.demo_service.kit import query
+from tests.kit.passports import PassportKey
+from tests.kit.users import make_user
+from tests.kit.waiting import eventually
 
 
 @pytest.mark.timeout(60)
 async def test_with_the_database_down_the_dashboard_is_a_503_problem_within_seconds(
-    private_cluster: EmbeddedPostgres,
+    private_cluster: EmbeddedPostgres, passport_key: PassportKey
 ) -> None:
     url = private_cluster.url()
-    user_id = await create_user(url)
-    app = create_app(Settings(DATABASE_URL=url, PASSPORT_JWKS=jwks()))
-    headers = {"Authorization": f"Bearer {mint_passport(user_id)}"}
+    user_id = make_user(url)
+    app = create_app(Settings(DATABASE_URL=url, PASSPORT_JWKS=passport_key.jwks))
+    headers = passport_key.headers(user_id)
     async with serving(app, headers=headers) as client:
         assert (await client.get("/v1/dashboard")).status_code == 200
 
@@ -52,7 +43,7 @@ async def test_after_its_connections_are_cut_the_dashboard_recovers_by_itself(
     app: FastAPI, db_url: str, client_for: ClientFor
 ) -> None:
     """As after a database restart: every pooled connection is dead, no service restart."""
-    client = client_for(await create_user(db_url))
+    client = client_for(make_user(db_url))
     assert (await client.get("/v1/dashboard")).status_code == 200
 
     await query(

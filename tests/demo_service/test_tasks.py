@@ -1,27 +1,17 @@
 """demo_service's jobs in a real `pgstack worker` process, killed in the middle."""
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.demo_service.conftest import ClientFor
-from tests.demo_service.kit import create_user, eventually, query, workspace
-
-ROOT = Path(__file__).resolve().parents[2]
-
-# Heartbeats and recovery in seconds rather than tens of seconds.
-FAST_RECOVERY = {
-    "WORKER_HEARTBEAT": "0.5",
-    "WORKER_STALLED_AFTER": "2",
-    "WORKER_RECOVER_CRON": "* * * * * *",
-    "WORKER_POLL_SECONDS": "0.5",
-}
+from tests.demo_service.kit import query, workspace
+from tests.kit.users import make_user
+from tests.kit.waiting import eventually
+from tests.kit.workers import FAST_RECOVERY, worker_processes
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -29,27 +19,8 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture
 def worker_process(db_url: str) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """Start `python -m deploy worker` processes; any still running are killed afterwards."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(**extra: str) -> subprocess.Popen[bytes]:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "DATABASE_URL": db_url,
-            "LOG_LEVEL": "WARNING",
-            "PGSTACK_ENV": "test",
-            **FAST_RECOVERY,
-            **extra,
-        }
-        process = subprocess.Popen([sys.executable, "-m", "deploy", "worker"], cwd=ROOT, env=env)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with worker_processes(db_url, PGSTACK_ENV="test", **FAST_RECOVERY) as processes:
+        yield processes.start
 
 
 async def enable_job(db_url: str, user_id: int) -> tuple[str, int, int]:
@@ -70,7 +41,7 @@ class TestCrash:
         client_for: ClientFor,
         worker_process: Callable[..., subprocess.Popen[bytes]],
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         first = worker_process(DEMO_STEP_DELAY="1")  # about 5 s: time to kill it mid-way
         response = await client_for(user_id).post("/v1/demo/enable")
         assert response.status_code == 202

@@ -66,10 +66,10 @@ class TestChain:
         seed_legacy(empty_db_url)
         migrate.upgrade(empty_db_url)
         with psycopg.connect(empty_db_url) as conn:
-            demo = dict(
+            demo: dict[str, int] = dict(
                 conn.execute("SELECT demo_mode_status, count(*) FROM users GROUP BY 1").fetchall()
             )
-            connection = dict(
+            connection: dict[str, int] = dict(
                 conn.execute(
                     "SELECT connection_status, count(*) FROM platforms GROUP BY 1"
                 ).fetchall()

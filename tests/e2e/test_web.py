@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright
 
-from tests.e2e.kit import PASSWORD, Stack, launch, log_in
+from tests.kit.stack import PASSWORD, Stack, launch, log_in
 
 pytestmark = pytest.mark.timeout(300)
 

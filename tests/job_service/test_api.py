@@ -6,20 +6,15 @@ from pathlib import Path
 
 import pytest
 from httpx import AsyncClient
-from job_helpers import (
-    PassportKey,
-    app_settings,
-    enqueue,
-    eventually,
-    job_row,
-    make_user,
-    running_worker,
-    status_is,
-)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from job_service.app import create_app
 from shared.testing import serving
+from tests.job_service.job_helpers import app_settings, running_worker
+from tests.kit.jobs import enqueue, job_row, status_is
+from tests.kit.passports import PassportKey
+from tests.kit.users import make_user
+from tests.kit.waiting import eventually
 
 TOKEN = "internal-token-" + "x" * 32
 

@@ -10,32 +10,25 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from job_helpers import (
-    EmbeddedPostgres,
-    PassportKey,
-    SSEEvent,
-    app_settings,
-    enqueue,
-    eventually,
-    http_server,
-    make_user,
-    restart_on_the_same_port,
-    running_worker,
-    sse_events,
-    status_is,
-)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from deploy import migrate
+from deploy.embedded import EmbeddedPostgres
 from job_service.app import create_app
 from shared import events
 from shared.settings import sqlalchemy_url
+from tests.job_service.job_helpers import SSEEvent, app_settings, running_worker, sse_events
+from tests.kit.jobs import enqueue, status_is
+from tests.kit.passports import PassportKey
+from tests.kit.servers import over_http
+from tests.kit.users import make_user
+from tests.kit.waiting import eventually
 
 
 @pytest.fixture
 async def base_url(db_url: str, passport_key: PassportKey) -> AsyncIterator[str]:
     settings = app_settings(db_url, passport_key, sse_heartbeat_seconds=0.3)
-    async with http_server(create_app(settings)) as url:
+    async with over_http(create_app(settings)) as url:
         yield url
 
 
@@ -282,7 +275,7 @@ class TestDatabaseRestart:
             job = await enqueue(engine, "test:steps", user_id, {"steps": 1})
             await engine.dispose()
             settings = app_settings(db_url, passport_key, sse_heartbeat_seconds=0.3)
-            async with http_server(create_app(settings)) as base_url:
+            async with over_http(create_app(settings)) as base_url:
                 url = f"{base_url}/v1/jobs/{job.id}/events"
                 received: list[SSEEvent] = []
 
@@ -295,7 +288,7 @@ class TestDatabaseRestart:
 
                 reading = asyncio.create_task(read())
                 await eventually(lambda: received)
-                await asyncio.to_thread(restart_on_the_same_port, postgres)
+                await asyncio.to_thread(postgres.restart)
                 async with running_worker(db_url):
                     await asyncio.wait_for(reading, 30)
         finally:
@@ -362,7 +355,7 @@ class TestWatchers:
     ) -> None:
         user_id = make_user(db_url)
         settings = app_settings(db_url, passport_key, sse_watch_seconds=0.6)
-        async with http_server(create_app(settings)) as base_url:
+        async with over_http(create_app(settings)) as base_url:
             reading = asyncio.create_task(
                 collect(http, f"{base_url}/v1/events", passport_key.headers(user_id), stop_after=1)
             )

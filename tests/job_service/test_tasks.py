@@ -4,16 +4,12 @@ import asyncio
 import uuid
 from pathlib import Path
 
-from job_helpers import (
-    enqueue,
-    eventually,
-    job_row,
-    listening,
-    make_user,
-    running_worker,
-    status_is,
-)
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.job_service.job_helpers import listening, running_worker
+from tests.kit.jobs import enqueue, job_row, status_is
+from tests.kit.users import make_user
+from tests.kit.waiting import eventually
 
 
 class TestRun:

@@ -9,18 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 import job_service.tasks  # registers jobs:noop
 from shared import jobs
+from tests.kit.users import make_user
 
 assert job_service.tasks.noop
-
-
-def make_user(db_url: str) -> int:
-    with psycopg.connect(db_url) as conn:
-        row = conn.execute(
-            "INSERT INTO users (email, hashed_password) VALUES (%s, 'x') RETURNING id",
-            (f"{uuid.uuid4().hex}@example.com",),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def counts(db_url: str, user_id: int) -> tuple[int, int]:

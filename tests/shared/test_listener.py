@@ -7,33 +7,12 @@ import psycopg
 
 from deploy.embedded import EmbeddedPostgres
 from shared.listener import Listener
+from tests.kit.waiting import eventually
 
 
 def notify(url: str, channel: str, payload: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
-
-
-async def until(check: object, within: float = 20) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not check():  # type: ignore[operator]
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
-def restart_on_the_same_port(postgres: EmbeddedPostgres) -> None:
-    """Crash the server and start it again where clients expect it. (`start()` would move to
-    another port: its free-port check fails while the old connections are in TIME_WAIT.)"""
-    postgres.kill()
-    postgres._pg_ctl(
-        "start",
-        "-w",
-        "-l",
-        str(postgres.root / "postgres.log"),
-        "-o",
-        f"-p {postgres.port} -k {postgres.root} -c listen_addresses=127.0.0.1",
-    )
 
 
 class TestListener:
@@ -50,11 +29,11 @@ class TestListener:
         await listener.start(["one", "two"])
         try:
             notify(db_url, "one", "a")
-            await until(lambda: first == ["a"] and second == ["a"])
+            await eventually(lambda: first == ["a"] and second == ["a"])
             leave()
             notify(db_url, "one", "b")
             notify(db_url, "two", "c")
-            await until(lambda: first == ["a", "b"] and other == ["c"])
+            await eventually(lambda: first == ["a", "b"] and other == ["c"])
             assert second == ["a"]
         finally:
             await listener.stop()
@@ -70,11 +49,11 @@ class TestListener:
         try:
             await listener.start(["news"])
             notify(url, "news", "before")
-            await until(lambda: received == ["before"])
-            await asyncio.to_thread(restart_on_the_same_port, postgres)
+            await eventually(lambda: received == ["before"])
+            await asyncio.to_thread(postgres.restart)
             await asyncio.wait_for(reconnected.wait(), 30)
             notify(url, "news", "after")
-            await until(lambda: received == ["before", "after"])
+            await eventually(lambda: received == ["before", "after"])
         finally:
             await listener.stop()
             postgres.stop()

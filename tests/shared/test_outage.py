@@ -1,13 +1,9 @@
 """A database outage is a 503 problem with Retry-After, and the service recovers by itself."""
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from fastapi import APIRouter
 from sqlalchemy import text
 
-from deploy import migrate
 from deploy.embedded import EmbeddedPostgres
 from job_service.config import Settings
 from shared.db import SessionDep
@@ -20,15 +16,6 @@ router = APIRouter()
 @router.get("/count")
 async def count_users(session: SessionDep) -> dict[str, int]:
     return {"users": await session.scalar(text("SELECT count(*) FROM users")) or 0}
-
-
-@pytest.fixture
-def private_cluster(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
-    """A cluster of this test's own: it is the only one a test may stop."""
-    cluster = EmbeddedPostgres(tmp_path / "pg")
-    migrate.upgrade(cluster.start())
-    yield cluster
-    cluster.stop(mode="immediate")
 
 
 @pytest.mark.timeout(60)

@@ -1,0 +1,88 @@
+"""What the benchmarks share: the database server, a uvicorn process serving an app, and `wrk`
+driving load at it (apt-get install wrk) with its figures parsed."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from deploy.embedded import EmbeddedPostgres
+from shared.settings import plain_database_url
+from shared.testing import database_url
+from tests.kit.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def server_url() -> str:
+    """The maintenance database of DATABASE_URL's server, else of the embedded cluster."""
+    url = os.environ.get("DATABASE_URL") or EmbeddedPostgres(ROOT / ".pgstack").start()
+    return database_url(plain_database_url(url), "postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def require_wrk(benchmark: str) -> None:
+    if shutil.which("wrk") is None:
+        sys.exit(f"{benchmark} needs wrk: apt-get install wrk")
+
+
+def start_uvicorn(factory: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """One uvicorn process (1 worker, as `pgstack serve` runs it) serving `factory()`, with
+    `env` over this process's environment. Per-request INFO access logs would be a large
+    part of a fast endpoint's cost: LOG_LEVEL is WARNING unless `env` says otherwise."""
+    code = (
+        f"import uvicorn; uvicorn.run({factory!r}, factory=True,"
+        f" host='127.0.0.1', port={port}, workers=1, log_config=None)"
+    )
+    full_env = {**os.environ, "LOG_LEVEL": "WARNING", **env}
+    return subprocess.Popen([sys.executable, "-c", code], env=full_env, cwd=ROOT)
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    """Until `url` answers 200 (RuntimeError if the server exits first)."""
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError("the server exited")
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(ready, within=30, every=0.1, what=f"{url} ready")
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, *, header: str, duration: int, connections: int) -> dict[str, float]:
+    """Requests/s and p50/p99 latency (ms) of `wrk` on `url`, each request sending `header`;
+    RuntimeError if any request failed."""
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-H", header, url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    if "Non-2xx" in output or "Socket errors" in output:
+        raise RuntimeError(f"errors under load:\n{output}")
+
+    def latency(percent: str) -> float:
+        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+        assert match, output
+        return float(match[1]) * _UNITS[match[2]]
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    assert rps, output
+    return {"rps": float(rps[1]), "p50_ms": latency("50"), "p99_ms": latency("99")}

@@ -1,0 +1,31 @@
+"""An app served over real HTTP by uvicorn, for what ASGITransport cannot carry (SSE
+streams, JWKS fetched by URL)."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+
+from tests.kit.waiting import eventually
+
+
+@asynccontextmanager
+async def over_http(app: Any) -> AsyncIterator[str]:
+    """Serve `app` on a free local port until the block ends; its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+
+    def started() -> bool:
+        assert not task.done(), "the server stopped before it started"
+        return server.started
+
+    await eventually(started, within=10, every=0.01, what="the server started")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
