@@ -1,18 +1,15 @@
 """demo_service's request and response shapes (pydantic v2).
 
-The dashboard and the metrics are built as JSON by Postgres (see service.py); these models
+The dashboard and the metrics are built as JSON by Postgres (see reads.sql); these models
 document them in OpenAPI and the tests check the SQL-built JSON against them.
 """
 
 import datetime as dt
-from typing import Literal
 
 from pydantic import BaseModel
 
-from shared.job_schemas import JobRead
-
-DemoStatus = Literal["disabled", "enabling", "enabled", "disabling", "failed"]
-ConnectionStatus = Literal["disconnected", "connecting", "connected", "disconnecting", "error"]
+from demo_service.states import ConnectionStatus, DemoStatus
+from shared.jobs import JobRead
 
 
 class DemoRead(BaseModel):

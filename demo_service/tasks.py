@@ -21,8 +21,9 @@ import procrastinate
 from procrastinate import JobContext
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from demo_service import service
+from demo_service import states, steps
 from demo_service.config import TaskSettings
+from demo_service.demo_data import DEMO_PLATFORMS
 from demo_service.errors import SimulatedFailure
 from shared import jobs, queue
 
@@ -87,49 +88,52 @@ def _reason(action: str, exc: Exception) -> str:
     return f"{action}: {exc}" if str(exc) else f"{action} ({exc.__class__.__name__})."
 
 
-def _demo_run(context: JobContext, *, user_id: int, moving: str) -> _Run:
+def _demo_run(context: JobContext, *, user_id: int, operation: states.Operation) -> _Run:
     def claim(session: AsyncSession) -> Awaitable[bool]:
-        return service.claim_demo_job(
-            session, user_id=user_id, procrastinate_job_id=job_id, status=moving
+        return steps.claim_demo_job(
+            session, user_id=user_id, procrastinate_job_id=job_id, operation=operation
         )
 
     job_id = context.job.id or 0
     return _Run(context, TaskSettings(), claim)
 
 
-async def _fail_demo(run: _Run, *, user_id: int, moving: str, reason: str) -> None:
+async def _fail_demo(run: _Run, *, user_id: int, operation: states.Operation, reason: str) -> None:
     async with jobs.session(run.context) as session:
-        await service.fail_demo(
-            session, user_id=user_id, procrastinate_job_id=run.job_id, moving=moving, reason=reason
+        await steps.fail_demo(
+            session,
+            user_id=user_id,
+            procrastinate_job_id=run.job_id,
+            operation=operation,
+            reason=reason,
         )
 
 
 @jobs.task(blueprint, name="enable", queue="demo", timeout=TIMEOUT_SECONDS, retry=DEMO_RETRY)
 async def enable(context: JobContext, *, user_id: int) -> dict[str, Any]:
     """Create the demo workspace: 4 connected platforms and 90 days of metrics each."""
-    run = _demo_run(context, user_id=user_id, moving="enabling")
+    run = _demo_run(context, user_id=user_id, operation=states.ENABLE)
     try:
         async with run.step() as session:
-            platform_ids = await service.create_demo_platforms(session, user_id=user_id)
-            await jobs.report_progress(session, run.job_id, 20, "Created the demo platforms")
-        for done, platform in enumerate(service.DEMO_PLATFORMS, start=1):
+            platform_ids = await steps.create_demo_platforms(session, user_id=user_id)
+            await jobs.report_progress(session, context, 20, "Created the demo platforms")
+        for done, platform in enumerate(DEMO_PLATFORMS, start=1):
             if done == 2:
                 run.maybe_fail("after the first platform's metrics")
             async with run.step() as session:
-                await service.generate_demo_metrics(
+                await steps.generate_demo_metrics(
                     session, platform_id=platform_ids[platform.kind], platform=platform
                 )
                 await jobs.report_progress(
-                    session, run.job_id, 20 + 15 * done, f"Generated metrics for {platform.name}"
+                    session, context, 20 + 15 * done, f"Generated metrics for {platform.name}"
                 )
         async with run.transaction() as session:
             result = {
                 "platforms": len(platform_ids),
-                "metric_rows": await service.count_demo_metrics(session, user_id=user_id),
+                "metric_rows": await steps.count_demo_metrics(session, user_id=user_id),
             }
-            await jobs.report_progress(session, run.job_id, 100, "Demo mode is enabled")
-            await jobs.record_result(session, run.job_id, result)
-            await service.finish_demo(session, user_id=user_id, moving="enabling", to="enabled")
+            await jobs.report_progress(session, context, 100, "Demo mode is enabled")
+            await steps.finish_demo(session, user_id=user_id, operation=states.ENABLE)
         return result
     except Superseded:
         logger.info("demo:enable superseded", extra={"user_id": user_id})
@@ -137,25 +141,24 @@ async def enable(context: JobContext, *, user_id: int) -> dict[str, Any]:
     except Exception as exc:
         if jobs.is_final_attempt(context):
             reason = _reason("The demo workspace could not be created", exc)
-            await _fail_demo(run, user_id=user_id, moving="enabling", reason=reason)
+            await _fail_demo(run, user_id=user_id, operation=states.ENABLE, reason=reason)
         raise
 
 
 @jobs.task(blueprint, name="disable", queue="demo", timeout=TIMEOUT_SECONDS, retry=DEMO_RETRY)
 async def disable(context: JobContext, *, user_id: int) -> dict[str, Any]:
     """Remove exactly the demo workspace: demo platforms and their metrics, nothing else."""
-    run = _demo_run(context, user_id=user_id, moving="disabling")
+    run = _demo_run(context, user_id=user_id, operation=states.DISABLE)
     try:
         async with run.step() as session:
-            metric_rows = await service.remove_demo_metrics(session, user_id=user_id)
-            await jobs.report_progress(session, run.job_id, 50, "Removed the demo metrics")
+            metric_rows = await steps.remove_demo_metrics(session, user_id=user_id)
+            await jobs.report_progress(session, context, 50, "Removed the demo metrics")
         run.maybe_fail("after removing the demo metrics")
         async with run.step() as session:
-            platforms = await service.remove_demo_platforms(session, user_id=user_id)
+            platforms = await steps.remove_demo_platforms(session, user_id=user_id)
             result = {"platforms_removed": platforms, "metric_rows_removed": metric_rows}
-            await jobs.report_progress(session, run.job_id, 100, "Demo mode is disabled")
-            await jobs.record_result(session, run.job_id, result)
-            await service.finish_demo(session, user_id=user_id, moving="disabling", to="disabled")
+            await jobs.report_progress(session, context, 100, "Demo mode is disabled")
+            await steps.finish_demo(session, user_id=user_id, operation=states.DISABLE)
         return result
     except Superseded:
         logger.info("demo:disable superseded", extra={"user_id": user_id})
@@ -163,17 +166,19 @@ async def disable(context: JobContext, *, user_id: int) -> dict[str, Any]:
     except Exception as exc:
         if jobs.is_final_attempt(context):
             reason = _reason("The demo workspace could not be removed", exc)
-            await _fail_demo(run, user_id=user_id, moving="disabling", reason=reason)
+            await _fail_demo(run, user_id=user_id, operation=states.DISABLE, reason=reason)
         raise
 
 
-def _platform_run(context: JobContext, *, platform_id: int, moving: str) -> tuple[_Run, list[int]]:
+def _platform_run(
+    context: JobContext, *, platform_id: int, operation: states.Operation
+) -> tuple[_Run, list[int]]:
     """A run whose claim also remembers the platform's user (for announcements)."""
     owner: list[int] = []
 
     async def claim(session: AsyncSession) -> bool:
-        user_id = await service.claim_connection_job(
-            session, platform_id=platform_id, procrastinate_job_id=job_id, status=moving
+        user_id = await steps.claim_connection_job(
+            session, platform_id=platform_id, procrastinate_job_id=job_id, operation=operation
         )
         if user_id is not None:
             owner[:] = [user_id]
@@ -188,17 +193,12 @@ def _platform_run(context: JobContext, *, platform_id: int, moving: str) -> tupl
 )
 async def connect_platform(context: JobContext, *, platform_id: int) -> dict[str, Any]:
     """Stand-in for the OAuth handshake: `connected`, or `error` with the reason."""
-    run, owner = _platform_run(context, platform_id=platform_id, moving="connecting")
+    run, owner = _platform_run(context, platform_id=platform_id, operation=states.CONNECT)
     try:
         async with run.step() as session:
             run.maybe_fail("during the handshake")
-            await jobs.record_result(session, run.job_id, {"platform_id": platform_id})
-            await service.set_connection_status(
-                session,
-                user_id=owner[0],
-                platform_id=platform_id,
-                moving="connecting",
-                to="connected",
+            await steps.finish_connection(
+                session, user_id=owner[0], platform_id=platform_id, operation=states.CONNECT
             )
         return {"platform_id": platform_id}
     except Superseded:
@@ -207,13 +207,12 @@ async def connect_platform(context: JobContext, *, platform_id: int) -> dict[str
         if jobs.is_final_attempt(context):
             async with jobs.session(context) as session:
                 if await run.claim(session):
-                    await service.set_connection_status(
+                    await steps.fail_connection(
                         session,
                         user_id=owner[0],
                         platform_id=platform_id,
-                        moving="connecting",
-                        to="error",
-                        error=_reason("The platform could not be connected", exc),
+                        operation=states.CONNECT,
+                        reason=_reason("The platform could not be connected", exc),
                     )
         raise
 
@@ -227,16 +226,11 @@ async def connect_platform(context: JobContext, *, platform_id: int) -> dict[str
 )
 async def disconnect_platform(context: JobContext, *, platform_id: int) -> dict[str, Any]:
     """Forget the platform's credentials (a stand-in): the platform ends `disconnected`."""
-    run, owner = _platform_run(context, platform_id=platform_id, moving="disconnecting")
+    run, owner = _platform_run(context, platform_id=platform_id, operation=states.DISCONNECT)
     try:
         async with run.step() as session:
-            await jobs.record_result(session, run.job_id, {"platform_id": platform_id})
-            await service.set_connection_status(
-                session,
-                user_id=owner[0],
-                platform_id=platform_id,
-                moving="disconnecting",
-                to="disconnected",
+            await steps.finish_connection(
+                session, user_id=owner[0], platform_id=platform_id, operation=states.DISCONNECT
             )
         return {"platform_id": platform_id}
     except Superseded:
