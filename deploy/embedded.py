@@ -134,6 +134,7 @@ class EmbeddedPostgres:
 
     def _create_database(self) -> None:
         import psycopg
+        from psycopg import sql
 
         for _ in range(50):
             try:
@@ -142,7 +143,7 @@ class EmbeddedPostgres:
                         "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
                     ).fetchone()
                     if not exists:
-                        conn.execute(f'CREATE DATABASE "{DATABASE}"')
+                        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
                     return
             except psycopg.OperationalError:
                 time.sleep(0.1)
