@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from demo_service import service
+from demo_service import reads, service
 from demo_service.schemas import DashboardRead, DemoRead, MetricsRead, PlatformRead
 from shared.db import SessionDep
 from shared.errors import PROBLEM_JSON
@@ -115,7 +115,7 @@ async def get_metrics(
 ) -> JSONText:
     """Metric totals and a daily series over the last `days` days (1 to 365)."""
     async with read_connection(request) as connection:
-        body = await service.get_metrics(connection, user_id=passport.user_id, days=days)
+        body = await reads.get_metrics(connection, user_id=passport.user_id, days=days)
     return JSONText(body)
 
 
@@ -126,4 +126,4 @@ async def get_metrics(
 async def get_dashboard(passport: CurrentPassport, request: Request) -> JSONText:
     """Everything the dashboard shows, in one call: user, demo, platforms, metrics, jobs."""
     async with read_connection(request) as connection:
-        return JSONText(await service.get_dashboard(connection, user_id=passport.user_id))
+        return JSONText(await reads.get_dashboard(connection, user_id=passport.user_id))

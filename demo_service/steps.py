@@ -154,36 +154,27 @@ async def claim_connection_job(
     return None if row is None else int(row["user_id"])
 
 
-async def finish_connection(
-    session: AsyncSession, *, user_id: int, platform_id: int, operation: states.Operation
-) -> None:
-    """Move a claimed platform on to where `operation` ends."""
-    await _set_connection_status(
-        session,
-        user_id=user_id,
-        platform_id=platform_id,
-        moving=operation.moving,
-        to=operation.done,
-        error=None,
-    )
-
-
-async def fail_connection(
+async def end_connection(
     session: AsyncSession,
     *,
     user_id: int,
     platform_id: int,
     operation: states.Operation,
-    reason: str,
+    reason: str | None = None,
 ) -> None:
-    """Move a claimed platform to `operation`'s failure exit, with the reason."""
-    assert operation.failed is not None
+    """Move a claimed platform on to where `operation` ends: `done`, or with a `reason` its
+    failure exit."""
+    if reason is None:
+        to = operation.done
+    else:
+        assert operation.failed is not None
+        to = operation.failed
     await _set_connection_status(
         session,
         user_id=user_id,
         platform_id=platform_id,
         moving=operation.moving,
-        to=operation.failed,
+        to=to,
         error=reason,
     )
 

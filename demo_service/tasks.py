@@ -197,7 +197,7 @@ async def connect_platform(context: JobContext, *, platform_id: int) -> dict[str
     try:
         async with run.step() as session:
             run.maybe_fail("during the handshake")
-            await steps.finish_connection(
+            await steps.end_connection(
                 session, user_id=owner[0], platform_id=platform_id, operation=states.CONNECT
             )
         return {"platform_id": platform_id}
@@ -207,7 +207,7 @@ async def connect_platform(context: JobContext, *, platform_id: int) -> dict[str
         if jobs.is_final_attempt(context):
             async with jobs.session(context) as session:
                 if await run.claim(session):
-                    await steps.fail_connection(
+                    await steps.end_connection(
                         session,
                         user_id=owner[0],
                         platform_id=platform_id,
@@ -229,7 +229,7 @@ async def disconnect_platform(context: JobContext, *, platform_id: int) -> dict[
     run, owner = _platform_run(context, platform_id=platform_id, operation=states.DISCONNECT)
     try:
         async with run.step() as session:
-            await steps.finish_connection(
+            await steps.end_connection(
                 session, user_id=owner[0], platform_id=platform_id, operation=states.DISCONNECT
             )
         return {"platform_id": platform_id}

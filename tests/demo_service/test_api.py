@@ -9,20 +9,23 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import event
 
-from demo_service.schemas import DashboardRead, DemoRead, JobRead, MetricsRead, PlatformRead
-from job_service.schemas import JobRead as JobServiceJobRead
+from demo_service.schemas import DashboardRead, DemoRead, MetricsRead, PlatformRead
+from job_service.app import create_app as create_job_app
+from job_service.config import Settings as JobSettings
 from shared import queue
+from shared.jobs import JobRead
+from shared.testing import serving
 from tests.demo_service.conftest import ClientFor
 from tests.demo_service.kit import (
     TracedReadPool,
     create_platform,
-    create_user,
     demo_status,
-    eventually,
-    mint_passport,
     query,
     workspace,
 )
+from tests.kit.passports import PassportKey
+from tests.kit.users import make_user
+from tests.kit.waiting import eventually
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -55,13 +58,18 @@ class TestPassports:
         ],
     )
     async def test_every_route_refuses_a_request_without_a_valid_passport(
-        self, app: FastAPI, client_for: ClientFor, method: str, path: str
+        self,
+        app: FastAPI,
+        client_for: ClientFor,
+        passport_key: PassportKey,
+        method: str,
+        path: str,
     ) -> None:
         client = client_for(0)
         client.auth = None  # type: ignore[assignment]
         missing = await client.request(method, path)
         forged = await client.request(
-            method, path, headers={"Authorization": f"Bearer {mint_passport(1)}x"}
+            method, path, headers={"Authorization": f"Bearer {passport_key.mint(1)}x"}
         )
         for response in (missing, forged):
             assert response.status_code == 401
@@ -72,7 +80,7 @@ class TestEnable:
     async def test_enable_answers_enabling_at_once_then_the_worker_builds_the_workspace(
         self, db_url: str, client_for: ClientFor, worker: None
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         client = client_for(user_id)
 
         response = await client.post("/v1/demo/enable")
@@ -102,7 +110,7 @@ class TestEnable:
         worker: None,
     ) -> None:
         monkeypatch.setenv("DEMO_STEP_DELAY", "0.3")
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         await client_for(user_id).post("/v1/demo/enable")
         other_tab = client_for(user_id)
         seen: list[tuple[str, int]] = []
@@ -120,7 +128,7 @@ class TestEnable:
     async def test_a_hundred_concurrent_enables_make_one_job_and_one_workspace(
         self, db_url: str, client_for: ClientFor, worker: None
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         clients = [client_for(user_id) for _ in range(100)]
 
         responses = await asyncio.gather(*(c.post("/v1/demo/enable") for c in clients))
@@ -146,7 +154,7 @@ class TestEnable:
     async def test_enable_when_enabled_is_200_and_enqueues_nothing(
         self, db_url: str, client_for: ClientFor, worker: None
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         client = client_for(user_id)
         first = await client.post("/v1/demo/enable")
         await until_demo(db_url, user_id, "enabled")
@@ -169,7 +177,7 @@ class TestEnable:
         worker: None,
     ) -> None:
         monkeypatch.setenv("DEMO_FAIL_ATTEMPTS", "99")
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         client = client_for(user_id)
         await client.post("/v1/demo/enable")
 
@@ -196,7 +204,7 @@ class TestEnable:
         worker: None,
     ) -> None:
         monkeypatch.setenv("DEMO_FAIL_ATTEMPTS", "2")
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         response = await client_for(user_id).post("/v1/demo/enable")
 
         await until_demo(db_url, user_id, "enabled", within=60)
@@ -212,7 +220,7 @@ class TestEnable:
     async def test_every_demo_state_change_is_announced_on_job_events(
         self, db_url: str, client_for: ClientFor, worker: None
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as listener:
             await listener.execute("LISTEN job_events")
             await client_for(user_id).post("/v1/demo/enable")
@@ -230,7 +238,7 @@ class TestDisable:
     async def test_disable_removes_the_demo_data_and_keeps_the_users_own_platform(
         self, db_url: str, client_for: ClientFor, worker: None
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         own = await create_platform(db_url, user_id, kind="google_ads", status="connected")
         client = client_for(user_id)
         await client.post("/v1/demo/enable")
@@ -257,7 +265,7 @@ class TestIllegalTransitions:
     async def test_disable_while_enabling_is_a_409_problem_and_changes_nothing(
         self, db_url: str, client_for: ClientFor
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         client = client_for(user_id)
         enabling = await client.post("/v1/demo/enable")  # no worker: it stays enabling
 
@@ -275,7 +283,7 @@ class TestIllegalTransitions:
     async def test_enable_while_disabling_is_a_409_problem_and_changes_nothing(
         self, db_url: str, client_for: ClientFor
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         await set_demo_status(db_url, user_id, "enabling", "enabled", "disabling")
 
         response = await client_for(user_id).post("/v1/demo/enable")
@@ -290,7 +298,7 @@ class TestIllegalTransitions:
     async def test_enable_twice_before_the_worker_runs_answers_the_same_job(
         self, db_url: str, client_for: ClientFor
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         client = client_for(user_id)
         first = await client.post("/v1/demo/enable")
         second = await client.post("/v1/demo/enable")
@@ -314,7 +322,7 @@ class TestJobsEndingOutsideTheirCode:
     async def test_a_cancelled_enable_leaves_demo_mode_failed_and_enable_works_again(
         self, db_url: str, client_for: ClientFor
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         client = client_for(user_id)
         first = (await client.post("/v1/demo/enable")).json()  # no worker: stays queued
 
@@ -330,7 +338,7 @@ class TestJobsEndingOutsideTheirCode:
     async def test_a_cancelled_connect_leaves_the_platform_in_error(
         self, db_url: str, client_for: ClientFor
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         platform_id = await create_platform(db_url, user_id)
         client = client_for(user_id)
         connecting = (await client.post(f"/v1/platforms/{platform_id}/connect")).json()
@@ -355,7 +363,7 @@ class TestPlatforms:
     async def test_the_list_shows_only_my_platforms(
         self, db_url: str, client_for: ClientFor
     ) -> None:
-        me, other = await create_user(db_url), await create_user(db_url)
+        me, other = make_user(db_url), make_user(db_url)
         mine = await create_platform(db_url, me)
         await create_platform(db_url, other)
 
@@ -370,7 +378,7 @@ class TestPlatforms:
     async def test_connect_then_disconnect_run_through_their_jobs(
         self, db_url: str, client_for: ClientFor, worker: None
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         platform_id = await create_platform(db_url, user_id)
         client = client_for(user_id)
 
@@ -395,7 +403,7 @@ class TestPlatforms:
         worker: None,
     ) -> None:
         monkeypatch.setenv("DEMO_FAIL_ATTEMPTS", "99")
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         platform_id = await create_platform(db_url, user_id)
         client = client_for(user_id)
         await client.post(f"/v1/platforms/{platform_id}/connect")
@@ -413,7 +421,7 @@ class TestPlatforms:
     async def test_disconnect_while_connecting_is_a_409_problem(
         self, db_url: str, client_for: ClientFor
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         platform_id = await create_platform(db_url, user_id)
         client = client_for(user_id)
         await client.post(f"/v1/platforms/{platform_id}/connect")  # no worker: stays connecting
@@ -431,7 +439,7 @@ class TestPlatforms:
     async def test_another_users_platform_is_a_404_and_is_left_alone(
         self, db_url: str, client_for: ClientFor, action: str
     ) -> None:
-        owner, intruder = await create_user(db_url), await create_user(db_url)
+        owner, intruder = make_user(db_url), make_user(db_url)
         platform_id = await create_platform(db_url, owner, status="connected")
 
         response = await client_for(intruder).post(f"/v1/platforms/{platform_id}/{action}")
@@ -449,7 +457,7 @@ class TestAnnouncements:
     async def test_every_platform_state_change_is_announced_on_job_events(
         self, db_url: str, client_for: ClientFor, worker: None
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         platform_id = await create_platform(db_url, user_id)
         client = client_for(user_id)
         async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as listener:
@@ -482,7 +490,7 @@ class TestMetrics:
     async def test_days_outside_1_to_365_is_a_422_problem(
         self, db_url: str, client_for: ClientFor, days: str
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         response = await client_for(user_id).get("/v1/metrics", params={"days": days})
         assert response.status_code == 422
         assert response.headers["content-type"] == "application/problem+json"
@@ -491,7 +499,7 @@ class TestMetrics:
     async def test_totals_and_a_daily_series_with_every_day_of_the_window(
         self, db_url: str, client_for: ClientFor
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         platform_id = await create_platform(db_url, user_id)  # 1000/10/5.00/1 today
         await query(
             db_url,
@@ -520,7 +528,7 @@ class TestMetrics:
     async def test_a_user_without_platforms_gets_zeros(
         self, db_url: str, client_for: ClientFor
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         metrics = (await client_for(user_id).get("/v1/metrics?days=1")).json()
         assert metrics["totals"] == {"impressions": 0, "clicks": 0, "spend": 0, "conversions": 0}
         assert len(metrics["daily"]) == 1
@@ -530,7 +538,7 @@ class TestDashboard:
     async def test_a_user_without_demo_data_gets_every_field(
         self, db_url: str, client_for: ClientFor
     ) -> None:
-        user_id = await create_user(db_url, name="Grace Hopper")
+        user_id = make_user(db_url, name="Grace Hopper")
 
         response = await client_for(user_id).get("/v1/dashboard")
 
@@ -553,7 +561,7 @@ class TestDashboard:
     async def test_while_enabling_the_demo_job_is_among_my_active_jobs(
         self, db_url: str, client_for: ClientFor
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         client = client_for(user_id)
         enabling = (await client.post("/v1/demo/enable")).json()  # no worker: stays queued
 
@@ -568,13 +576,13 @@ class TestDashboard:
     async def test_a_user_with_demo_data_gets_platforms_and_30_day_totals(
         self, db_url: str, client_for: ClientFor, worker: None
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         client = client_for(user_id)
         await client.post("/v1/demo/enable")
         await until_demo(db_url, user_id, "enabled")
 
         async def settled() -> bool:  # the job's row turns succeeded after the last step
-            jobs = (await client.get("/v1/dashboard")).json()["active_jobs"]
+            jobs: list[object] = (await client.get("/v1/dashboard")).json()["active_jobs"]
             return jobs == []
 
         await eventually(settled)
@@ -601,7 +609,7 @@ class TestDashboard:
     async def test_the_dashboard_is_one_sql_statement_in_one_round_trip(
         self, app: FastAPI, db_url: str, client_for: ClientFor
     ) -> None:
-        user_id = await create_user(db_url)
+        user_id = make_user(db_url)
         await create_platform(db_url, user_id)
         client = client_for(user_id)
         await client.post("/v1/demo/enable")
@@ -632,15 +640,43 @@ class TestDashboard:
         assert traced.count("Sync", "Query") <= 11, traced.sent
 
 
-def test_an_embedded_job_has_the_shape_job_service_serves() -> None:
-    """A client reads a job the same way from the dashboard and from job_service."""
+async def test_every_embedded_job_is_the_job_job_service_serves(
+    db_url: str, client_for: ClientFor, passport_key: PassportKey
+) -> None:
+    """A client reads a job the same way from demo_service's responses (built by the ORM or by
+    the dashboard's SQL) and from job_service's GET /v1/jobs/{id}: the same fields, nested ones
+    included, and the same values."""
+    user_id = make_user(db_url)
+    platform_id = await create_platform(db_url, user_id)
+    client = client_for(user_id)
+    enabling = (await client.post("/v1/demo/enable")).json()["job"]  # no worker: stays queued
+    connecting = (await client.post(f"/v1/platforms/{platform_id}/connect")).json()["job"]
+    demo = (await client.get("/v1/demo")).json()["job"]
+    (platform,) = (await client.get("/v1/platforms")).json()
+    dashboard = (await client.get("/v1/dashboard")).json()
+    job_settings = JobSettings(
+        DATABASE_URL=db_url, PGSTACK_ENV="test", PASSPORT_JWKS=passport_key.jwks
+    )
+    async with serving(create_job_app(job_settings), headers=passport_key.headers(user_id)) as jobs:
+        served = {
+            job_id: (await jobs.get(f"/v1/jobs/{job_id}")).json()
+            for job_id in (enabling["id"], connecting["id"])
+        }
 
-    def shape(model: type[Any]) -> dict[str, str]:
-        return {name: str(field.annotation) for name, field in model.model_fields.items()}
+    def keys(value: Any) -> Any:
+        """The JSON's structure: its keys, nested objects' keys included."""
+        return {k: keys(v) for k, v in value.items()} if isinstance(value, dict) else None
 
-    ours, theirs = shape(JobRead), shape(JobServiceJobRead)
-    assert ours.keys() == theirs.keys()
-    assert {k for k in ours if ours[k] != theirs[k]} <= {"status", "links", "error"}
+    embedded = {
+        enabling["id"]: [enabling, demo, dashboard["demo"]["job"]],
+        connecting["id"]: [connecting, platform["job"], dashboard["platforms"][0]["job"]],
+    }
+    by_id = {job["id"]: job for job in dashboard["active_jobs"]}
+    assert by_id.keys() == served.keys()
+    for job_id, theirs in served.items():
+        for ours in [*embedded[job_id], by_id[job_id]]:
+            assert keys(ours) == keys(theirs)
+            assert JobRead.model_validate(ours) == JobRead.model_validate(theirs)
 
 
 async def test_openapi_documents_the_prebuilt_json_routes_with_their_schemas(
