@@ -1,16 +1,34 @@
-"""The FastAPI application every service is built on: one engine, errors, ids, health."""
+"""The FastAPI application every service is built on: one engine, errors, ids, health, and
+the limits and headers every answer carries."""
 
+import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import db, metrics, passport
 from shared.errors import install_error_handlers
 from shared.health import ReadinessCheck, health_router
 from shared.listener import Listener
-from shared.logging import RequestIdMiddleware, configure_logging
+from shared.logging import RequestIdMiddleware, configure_logging, request_id_var
 from shared.settings import ServiceSettings
+
+# No route takes more than a form's worth of JSON; a larger body is refused before it is read.
+MAX_BODY_BYTES = 64 * 1024
+# All request headers together (names and values), as Node.js caps them for the web app.
+MAX_HEADER_BYTES = 16 * 1024
+
+# On every answer: never sniff a JSON error into HTML; never framed; no referrer from /docs.
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+]
+# Unsafe requests may be judged by these (auth_service's CSRF check): a cache must key on them.
+CSRF_VARY = (b"vary", b"Origin, Sec-Fetch-Site")
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Opens what a service needs beyond the engine (key sets, listeners) for the app's lifetime.
 ExtraLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -26,9 +44,11 @@ def create_service_app(
     lifespan: ExtraLifespan | None = None,
     verify_passports: bool = False,
     listen: Sequence[str] = (),
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
     """Build a service. `verify_passports` makes `CurrentPassport` usable in its routes;
-    `listen` names the NOTIFY channels its one `Listener` (app.state.listener) follows."""
+    `listen` names the NOTIFY channels its one `Listener` (app.state.listener) follows;
+    bodies over `max_body_bytes` are a 413."""
     channels = [*listen, *([passport.REVOCATION_CHANNEL] if verify_passports else [])]
 
     @asynccontextmanager
@@ -62,5 +82,120 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     app.add_middleware(metrics.MetricsMiddleware, service=name)
+    app.add_middleware(LimitsMiddleware, max_body_bytes=max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+class LimitsMiddleware:
+    """Oversized requests are refused before the service spends memory on them, and every
+    answer carries the security headers.
+
+    Threat model: a client that sends a 10 MB JSON body (or streams one without a length)
+    makes the service buffer and parse it before validation can refuse it; one that sends a
+    1 MB header makes every layer copy it. Here a declared length over the limit is a 413
+    before a byte of the body is read, a streamed body is a 413 as soon as it passes the limit,
+    and headers over their limit are a 431, each closing the connection (the rest of the body
+    is never read)."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = [*SECURITY_HEADERS, *([] if scope["method"] in _SAFE_METHODS else [CSRF_VARY])]
+        started = responded = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if responded:
+                return  # the 413 went out; whatever the app answers after is dropped
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = _merged(list(message.get("headers", [])), extra)
+            await send(message)
+
+        headers = scope["headers"]
+        if sum(len(name) + len(value) for name, value in headers) > MAX_HEADER_BYTES:
+            await self._refuse(
+                send_with_headers,
+                431,
+                "Request headers too large",
+                f"The request headers exceed {MAX_HEADER_BYTES} bytes.",
+            )
+            return
+        length = _content_length(headers)
+        if length is not None and length > self.max_body_bytes:
+            await self._refuse(send_with_headers, 413, "Content too large", self._too_large)
+            return
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received, responded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    if not started:
+                        await self._refuse(
+                            send_with_headers, 413, "Content too large", self._too_large
+                        )
+                    responded = True
+                    # The app sees a client that went away and stops reading.
+                    return {"type": "http.disconnect"}
+            return message
+
+        await self.app(scope, counted_receive, send_with_headers)
+
+    @property
+    def _too_large(self) -> str:
+        return f"The request body exceeds {self.max_body_bytes} bytes."
+
+    @staticmethod
+    async def _refuse(send: Send, status: int, title: str, detail: str) -> None:
+        body = json.dumps(
+            {
+                "type": "about:blank",
+                "title": title,
+                "status": status,
+                "detail": detail,
+                "request_id": request_id_var.get(),
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _content_length(headers: Sequence[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == b"content-length":
+            # A malformed length never gets this far: the HTTP server refuses it with a 400.
+            return int(value) if value.strip().isdigit() else None
+    return None
+
+
+def _merged(
+    headers: list[tuple[bytes, bytes]], extra: Sequence[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """The app's headers plus `extra`: what the app set itself stays, a `Vary` is extended."""
+    present = {name.lower(): index for index, (name, _) in enumerate(headers)}
+    for name, value in extra:
+        if name not in present:
+            headers.append((name, value))
+        elif name == b"vary":
+            index = present[name]
+            headers[index] = (name, headers[index][1] + b", " + value)
+    return headers

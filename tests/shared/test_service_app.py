@@ -1,5 +1,7 @@
 """What every service gets from `shared`: health, problem+json errors, request ids."""
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,8 +13,9 @@ from deploy import migrate
 from job_service.app import create_app
 from job_service.config import Settings
 from shared.health import SCHEMA_HEAD
-from shared.service_app import create_service_app
+from shared.service_app import MAX_BODY_BYTES, create_service_app
 from shared.testing import serving
+from tests.kit.servers import over_http
 
 
 class Widget(BaseModel):
@@ -99,3 +102,102 @@ class TestErrors:
     async def test_a_sane_incoming_request_id_is_kept(self, widget_client: AsyncClient) -> None:
         response = await widget_client.get("/healthz", headers={"x-request-id": "abc-123"})
         assert response.headers["x-request-id"] == "abc-123"
+
+
+class TestLimits:
+    """Over real HTTP (uvicorn, as `pgstack serve` runs it): what ASGITransport cannot show,
+    a body refused before the client has even sent it."""
+
+    @pytest.fixture
+    async def base_url(self, db_url: str) -> AsyncIterator[str]:
+        app = create_service_app(
+            name="test",
+            title="test",
+            settings=Settings(DATABASE_URL=db_url),
+            routers=[widgets],
+        )
+        async with over_http(app) as url:
+            yield url
+
+    async def test_a_declared_body_over_the_limit_is_a_413_before_it_is_sent(
+        self, base_url: str
+    ) -> None:
+        """A 10 MB Content-Length is refused on its headers alone: the answer arrives while
+        the client has not sent a byte of the body."""
+        status, headers, body = await _raw_exchange(
+            base_url,
+            b"POST /widgets HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
+            b"content-length: 10485760\r\n\r\n",
+        )
+        assert status == 413
+        assert headers["content-type"] == "application/problem+json"
+        assert headers["connection"] == "close"
+        assert json.loads(body)["detail"] == f"The request body exceeds {MAX_BODY_BYTES} bytes."
+
+    async def test_a_streamed_body_is_refused_once_it_passes_the_limit(self, base_url: str) -> None:
+        """Without a length, the body is counted as it arrives: 413 after the limit, while the
+        client still holds most of its 10 MB."""
+        chunk = b"x" * (MAX_BODY_BYTES + 1)
+        status, _, body = await _raw_exchange(
+            base_url,
+            b"POST /widgets HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
+            b"transfer-encoding: chunked\r\n\r\n"
+            + f"{len(chunk):x}\r\n".encode()
+            + chunk
+            + b"\r\n",
+        )
+        assert status == 413
+        assert json.loads(body)["status"] == 413
+
+    async def test_a_body_within_the_limit_is_served(self, base_url: str) -> None:
+        name = "w" * (MAX_BODY_BYTES - 100)
+        async with AsyncClient(base_url=base_url) as client:
+            response = await client.post("/widgets", json={"name": name, "size": 1})
+        assert response.status_code == 200
+        assert response.json()["name"] == name
+
+    async def test_a_megabyte_header_is_a_431(self, base_url: str) -> None:
+        async with AsyncClient(base_url=base_url) as client:
+            response = await client.get("/healthz", headers={"x-padding": "p" * 1_000_000})
+        assert response.status_code == 431
+        assert response.headers["content-type"] == "application/problem+json"
+
+    async def test_every_answer_says_nosniff_and_never_framed(self, base_url: str) -> None:
+        async with AsyncClient(base_url=base_url) as client:
+            answers = [
+                await client.get("/healthz"),
+                await client.get("/nowhere"),
+                await client.post("/widgets", json={}),
+                await client.get("/docs"),
+            ]
+        assert [a.status_code for a in answers] == [200, 404, 422, 200]
+        for answer in answers:
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            assert answer.headers["content-security-policy"] == "frame-ancestors 'none'"
+            assert answer.headers["referrer-policy"] == "no-referrer"
+
+    async def test_unsafe_answers_vary_on_what_a_csrf_check_reads(self, base_url: str) -> None:
+        async with AsyncClient(base_url=base_url) as client:
+            unsafe = await client.post("/widgets", json={"name": "a", "size": 1})
+            safe = await client.get("/healthz")
+        assert unsafe.headers["vary"] == "Origin, Sec-Fetch-Site"
+        assert "vary" not in safe.headers
+
+
+async def _raw_exchange(base_url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send `request` as bytes and read the answer without sending anything more."""
+    host, _, port = base_url.removeprefix("http://").partition(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(request)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+        status_line, *lines = head.decode().split("\r\n")
+        headers = {
+            name.lower(): value.strip()
+            for name, _, value in (line.partition(":") for line in lines if line)
+        }
+        body = await reader.readexactly(int(headers["content-length"]))
+        return int(status_line.split()[1]), headers, body
+    finally:
+        writer.close()
