@@ -13,7 +13,7 @@ from job_service.config import Settings
 from job_service.errors import InvalidServiceToken
 from job_service.schemas import JobCreate, JobList, StatusFilter
 from shared.db import SessionDep
-from shared.job_schemas import JobRead
+from shared.jobs import JobRead
 from shared.passport import CurrentPassport, bearer_token
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
@@ -47,21 +47,13 @@ async def get_job_status(
 ) -> Response:
     """A job's status for polling: a tiny body, `ETag` from its version, 304 if unchanged."""
     row = await service.get_status_or_raise(session, job_id=job_id, user_id=passport.user_id)
-    etag = f'"{row.version}"'
+    etag = f'"{row["version"]}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if if_none_match and etag in {
         tag.strip().removeprefix("W/") for tag in if_none_match.split(",")
     }:
         return Response(status_code=304, headers=headers)
-    body = json.dumps(
-        {
-            "id": str(row.id),
-            "status": row.status,
-            "progress": row.progress,
-            "message": row.message,
-            "version": row.version,
-        }
-    )
+    body = json.dumps({**row, "id": str(row["id"])})
     return Response(body, media_type="application/json", headers=headers)
 
 

@@ -11,39 +11,20 @@ from typing import Any
 
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared import db, sql
 
 logger = logging.getLogger(__name__)
 
-QUERIES = {
-    "by_status": "SELECT kind, status, count(*) FROM background_jobs GROUP BY kind, status",
-    # Waiting jobs (due now) per queue, and how long the oldest has waited.
-    "queues": """
-        SELECT j.queue_name, count(*),
-               coalesce(extract(epoch FROM now() - min(coalesce(j.scheduled_at, e.at))), 0)
-        FROM procrastinate_jobs j
-        LEFT JOIN procrastinate_events e ON e.job_id = j.id AND e.type = 'deferred'
-        WHERE j.status = 'todo' AND (j.scheduled_at IS NULL OR j.scheduled_at <= now())
-        GROUP BY j.queue_name
-    """,
-    # Run time of the jobs finished in the last 15 minutes.
-    "durations": """
-        SELECT kind, count(*),
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY d),
-               percentile_cont(0.95) WITHIN GROUP (ORDER BY d),
-               max(d)
-        FROM (SELECT kind, extract(epoch FROM finished_at - started_at) AS d
-              FROM background_jobs
-              WHERE finished_at > now() - interval '15 minutes' AND started_at IS NOT NULL) f
-        GROUP BY kind
-    """,
-}
+QUERIES = sql.load(__file__)
+# The queries of a reading, each a list of rows for `collect`.
+READINGS = ("by_status", "queues", "durations")
 
 
 class JobCollector(Collector):
     def __init__(self) -> None:
-        self.reading: dict[str, list[Any]] = {name: [] for name in QUERIES}
+        self.reading: dict[str, list[Any]] = {name: [] for name in READINGS}
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         jobs = GaugeMetricFamily(
@@ -74,11 +55,12 @@ class JobCollector(Collector):
         yield from (jobs, depth, age, durations)
 
     async def refresh(self, engine: AsyncEngine) -> None:
+        reading = {}
         async with engine.connect() as conn:
-            self.reading = {
-                name: [tuple(row) for row in await conn.execute(text(query))]
-                for name, query in QUERIES.items()
-            }
+            for name in READINGS:
+                cursor = await db.execute(conn, QUERIES[name])
+                reading[name] = [tuple(row.values()) for row in await cursor.fetchall()]
+        self.reading = reading
 
     async def refresh_forever(self, engine: AsyncEngine, every: float) -> None:
         while True:
@@ -97,14 +79,10 @@ REGISTRY.register(collector)
 async def worker_heartbeat(engine: AsyncEngine) -> dict[str, Any]:
     """Readiness detail: how many workers are registered and the freshest heartbeat's age."""
     async with engine.connect() as conn:
-        count, age = (
-            await conn.execute(
-                text(
-                    "SELECT count(*), extract(epoch FROM now() - max(last_heartbeat))"
-                    " FROM procrastinate_workers"
-                )
-            )
-        ).one()
+        cursor = await db.execute(conn, QUERIES["worker_heartbeat"])
+        row = await cursor.fetchone()
+    assert row is not None  # an aggregate: always one row
+    count, age = row["workers"], row["age"]
     return {
         "workers": count,
         "worker_heartbeat_age_seconds": None if age is None else round(float(age), 3),

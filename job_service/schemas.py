@@ -4,7 +4,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.job_schemas import JobRead
+from shared.jobs import JobRead
+from shared.validation import Id, PlainText
 
 StatusFilter = Literal[
     "active", "queued", "running", "succeeded", "failed", "cancelling", "cancelled"
@@ -18,7 +19,7 @@ class JobList(BaseModel):
 class JobCreate(BaseModel):
     """A job enqueued by an internal caller on behalf of a user (or of nobody)."""
 
-    kind: str = Field(min_length=1, max_length=128, examples=["demo:enable"])
-    user_id: int | None = None
+    kind: PlainText = Field(min_length=1, max_length=128, examples=["demo:enable"])
+    user_id: Id | None = None
     args: dict[str, Any] = Field(default_factory=dict)
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    idempotency_key: PlainText | None = Field(default=None, min_length=1, max_length=200)

@@ -4,18 +4,20 @@ Status is never written here: cancelling and retrying act on Procrastinate's que
 request's transaction, and the database's triggers move `background_jobs` (migration 0004).
 """
 
+import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Row, select, text, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from job_service.errors import JobFinished, JobNotFound, JobNotRetryable, UnknownUser
-from shared import db, jobs, queue
+from shared import db, jobs, queue, sql
 from shared.jobs import ACTIVE_STATUSES, BackgroundJob
 from shared.users import User
 
 LIST_LIMIT = 100
+QUERIES = sql.load(__file__)
 
 
 async def get_job_or_raise(
@@ -34,17 +36,11 @@ async def get_job_or_raise(
 
 async def get_status_or_raise(
     session: AsyncSession, *, job_id: uuid.UUID, user_id: int
-) -> Row[Any]:
-    """The few columns a poller needs: one indexed read."""
-    row = (
-        await session.execute(
-            text(
-                "SELECT id, status, progress_percent AS progress, progress_message AS message,"
-                " version FROM background_jobs WHERE id = :id AND user_id = :user_id"
-            ),
-            {"id": job_id, "user_id": user_id},
-        )
-    ).one_or_none()
+) -> dict[str, Any]:
+    """The few columns a poller needs (id, status, progress, message, version): one indexed
+    read."""
+    cursor = await db.execute(session, QUERIES["get_status"], {"id": job_id, "user_id": user_id})
+    row = await cursor.fetchone()
     if row is None:
         raise JobNotFound()
     return row
@@ -61,6 +57,22 @@ async def list_jobs(
         query = query.where(BackgroundJob.status == status)
     result = await session.scalars(
         query.order_by(BackgroundJob.created_at.desc(), BackgroundJob.id).limit(limit)
+    )
+    return list(result)
+
+
+async def list_changed_jobs(
+    session: AsyncSession, *, user_id: int, since: dt.datetime | None = None
+) -> list[BackgroundJob]:
+    """The user's active jobs, and (with `since`) those updated since, oldest change first:
+    what a stream of the user's jobs sends when it starts or resumes."""
+    condition: ColumnElement[bool] = BackgroundJob.status.in_(ACTIVE_STATUSES)
+    if since is not None:
+        condition = or_(condition, BackgroundJob.updated_at >= since)
+    result = await session.scalars(
+        select(BackgroundJob)
+        .where(BackgroundJob.user_id == user_id, condition)
+        .order_by(BackgroundJob.updated_at, BackgroundJob.id)
     )
     return list(result)
 

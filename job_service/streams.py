@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from job_service.errors import JobNotFound
 from shared.events import CHANNEL
-from shared.job_schemas import JobRead
+from shared.jobs import JobRead
 from shared.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, WATCH_LOCK, BackgroundJob
 from shared.listener import Listener
 

@@ -12,9 +12,11 @@ import procrastinate
 from procrastinate import JobContext, exceptions
 from procrastinate.jobs import Job, Status
 
-from shared import jobs, queue
+from shared import jobs, queue, sql
 
 logger = logging.getLogger(__name__)
+
+QUERIES = sql.load(__file__)
 
 blueprint = procrastinate.Blueprint()
 
@@ -61,11 +63,7 @@ async def recover_stalled(context: JobContext, timestamp: int) -> dict[str, int]
 async def _give_up(context: JobContext, job: Job, message: str) -> None:
     assert job.id is not None
     async with context.app.connector.pool.connection() as conn:  # type: ignore[attr-defined]
-        await conn.execute(
-            "UPDATE background_jobs SET error_type = 'WorkerLost', error_message = %s"
-            " WHERE procrastinate_job_id = %s",
-            (message, job.id),
-        )
+        await conn.execute(QUERIES["mark_worker_lost"], {"message": message, "job_id": job.id})
     try:
         await context.app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
     except exceptions.ConnectorException:
@@ -84,11 +82,7 @@ async def prune(context: JobContext, timestamp: int) -> dict[str, int]:
         include_aborted=True,
     )
     async with context.app.connector.pool.connection() as conn:  # type: ignore[attr-defined]
-        cursor = await conn.execute(
-            "DELETE FROM background_jobs WHERE status IN ('succeeded', 'failed', 'cancelled')"
-            " AND finished_at < now() - make_interval(days => %s)",
-            (limits["prune_jobs_days"],),
-        )
+        cursor = await conn.execute(QUERIES["prune_jobs"], {"days": limits["prune_jobs_days"]})
     return {"background_jobs": cursor.rowcount}
 
 

@@ -1,13 +1,13 @@
 """The async engine and the one-transaction-per-request session dependency."""
 
-from collections.abc import AsyncIterator
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -84,9 +84,16 @@ async def _autocommit(connection: AsyncConnection) -> None:
     await connection.set_autocommit(True)
 
 
-async def psycopg_connection(session: AsyncSession) -> AsyncConnection[Any]:
-    """The psycopg connection under the session, inside the session's transaction."""
-    connection = await session.connection()
+async def psycopg_connection(
+    session: AsyncSession | sqlalchemy_asyncio.AsyncConnection,
+) -> AsyncConnection[Any]:
+    """The psycopg connection under a session (or an engine's connection), inside its
+    transaction."""
+    connection = (
+        session
+        if isinstance(session, sqlalchemy_asyncio.AsyncConnection)
+        else await session.connection()
+    )
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert isinstance(driver, AsyncConnection)
@@ -94,10 +101,13 @@ async def psycopg_connection(session: AsyncSession) -> AsyncConnection[Any]:
 
 
 async def execute(
-    session: AsyncSession, query: str, params: Mapping[str, Any] | None = None
+    session: AsyncSession | sqlalchemy_asyncio.AsyncConnection,
+    query: str,
+    params: Mapping[str, Any] | None = None,
 ) -> AsyncCursor[DictRow]:
-    """Run one of a module's `.sql` queries (`shared.sql`) in the session's transaction; rows
-    come back as dicts."""
+    """Run one of a module's `.sql` queries (`shared.sql`) in the transaction of a session
+    (or of an engine's connection); rows come back as dicts."""
     connection = await psycopg_connection(session)
     cursor = connection.cursor(row_factory=dict_row)
-    return await cursor.execute(query, params)
+    # Always a mapping, so a literal `%%` means `%` in a query with parameters or without.
+    return await cursor.execute(query, params or {})

@@ -7,15 +7,15 @@ transaction commits, so a stream never shows a change that did not happen.
 import json
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import db, sql
+
 CHANNEL = "job_events"
+QUERIES = sql.load(__file__)
 
 
 async def announce(session: AsyncSession, *, user_id: int, type: str, data: dict[str, Any]) -> None:
     """Tell `user_id`'s streams that `type` (e.g. "demo", "platform") changed to `data`."""
     payload = json.dumps({"type": type, "user_id": user_id, **data}, default=str)
-    await session.execute(
-        text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
-    )
+    await db.execute(session, QUERIES["announce"], {"channel": CHANNEL, "payload": payload})

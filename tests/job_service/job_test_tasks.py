@@ -18,7 +18,9 @@ async def steps(context: JobContext, *, steps: int = 3, pause: float = 0.05) -> 
     """Report progress `steps` times, then return a result."""
     for step in range(1, steps + 1):
         await asyncio.sleep(pause)
-        await jobs.progress(context, step * 100 // (steps + 1), f"step {step} of {steps}")
+        async with jobs.session(context) as session:
+            percent = step * 100 // (steps + 1)
+            await jobs.report_progress(session, context, percent, f"step {step} of {steps}")
     return {"steps": steps}
 
 
@@ -37,7 +39,8 @@ async def slow(context: JobContext, *, seconds: float) -> None:
 @jobs.task(blueprint, queue="test", timeout=60)
 async def wait_for_file(context: JobContext, *, path: str, then_sleep: float = 0) -> str:
     """Run until `path` exists (the test decides when the job may end)."""
-    await jobs.progress(context, 10, "waiting")
+    async with jobs.session(context) as session:
+        await jobs.report_progress(session, context, 10, "waiting")
     # Polling: the signal comes from another process (the test), not from this loop.
     while not await asyncio.to_thread(os.path.exists, path):  # noqa: ASYNC110
         await asyncio.sleep(0.05)
@@ -46,11 +49,11 @@ async def wait_for_file(context: JobContext, *, path: str, then_sleep: float = 0
 
 
 @jobs.task(blueprint, queue="test", timeout=60)
-async def write_with_session(context: JobContext, *, value: int) -> None:
-    """Report progress and the result in the task's own transaction."""
+async def write_with_session(context: JobContext, *, value: int) -> dict[str, int]:
+    """Report progress in the task's own transaction, then return the result."""
     async with jobs.session(context) as session:
-        await jobs.report_progress(session, context.job.id or 0, 50, "half way")
-        await jobs.record_result(session, context.job.id or 0, {"value": value})
+        await jobs.report_progress(session, context, 50, "half way")
+    return {"value": value}
 
 
 @jobs.task(blueprint, queue="test", queueing_lock="one-waiting")

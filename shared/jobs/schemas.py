@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from shared.jobs import BackgroundJob
+from shared.jobs.models import BackgroundJob
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelling", "cancelled"]
 

@@ -1,0 +1,45 @@
+"""Background jobs: the `background_jobs` record, enqueueing, and the kit tasks are written with.
+
+    from shared import jobs
+
+    job = await jobs.enqueue(session, "demo:enable", user_id, {"user_id": user_id})
+
+One module per concept: `models` (the tables, the statuses), `enqueue` (the row and the queue
+job in the caller's transaction), `errors`, `kit` (registering a task, retrying it, its
+session and progress), `middleware` (the worker's timeout, result and error recording),
+`schemas` (`JobRead`, the one shape users see).
+"""
+
+from shared.jobs.enqueue import defer, deferrer_for, enqueue, enqueue_many
+from shared.jobs.errors import JobAlreadyQueued, UnknownJobKind
+from shared.jobs.kit import Backoff, is_final_attempt, report_progress, session, task
+from shared.jobs.middleware import job_middleware
+from shared.jobs.models import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    WATCH_LOCK,
+    BackgroundJob,
+    JobEventWatcher,
+)
+from shared.jobs.schemas import JobRead
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "TERMINAL_STATUSES",
+    "WATCH_LOCK",
+    "BackgroundJob",
+    "Backoff",
+    "JobAlreadyQueued",
+    "JobEventWatcher",
+    "JobRead",
+    "UnknownJobKind",
+    "defer",
+    "deferrer_for",
+    "enqueue",
+    "enqueue_many",
+    "is_final_attempt",
+    "job_middleware",
+    "report_progress",
+    "session",
+    "task",
+]

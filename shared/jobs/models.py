@@ -1,0 +1,86 @@
+"""`background_jobs`, the user-facing record of every job, and `job_event_watchers`.
+
+A row's status is kept by the database (triggers on Procrastinate's events, migration 0004):
+whoever enqueues writes the row, the worker writes only its progress, result and error.
+"""
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db import Base
+from shared.users import User
+
+TIMESTAMPTZ = TIMESTAMP(timezone=True)
+NOW = text("now()")
+
+ACTIVE_STATUSES = ("queued", "running", "cancelling")
+TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+
+WATCH_LOCK = 7001  # the advisory lock class of watcher registrations (see migration 0004)
+
+
+class BackgroundJob(Base):
+    __tablename__ = "background_jobs"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelling', 'cancelled')",
+            name="background_jobs_status_check",
+        ),
+        CheckConstraint(
+            "progress_percent BETWEEN 0 AND 100", name="background_jobs_progress_check"
+        ),
+        UniqueConstraint("user_id", "idempotency_key", name="background_jobs_idempotency_key"),
+        Index("background_jobs_user_created_idx", "user_id", text("created_at DESC")),
+        Index(
+            "background_jobs_active_idx",
+            "user_id",
+            postgresql_where=text("status IN ('queued', 'running', 'cancelling')"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID, primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    user_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey(User.id, ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(Text)
+    args: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'"))
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
+    procrastinate_job_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    status: Mapped[str] = mapped_column(Text, server_default=text("'queued'"))
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    progress_percent: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    progress_message: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[Any | None] = mapped_column(JSONB)
+    error_type: Mapped[str | None] = mapped_column(Text)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
+    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)
+    updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)
+    started_at: Mapped[dt.datetime | None] = mapped_column(TIMESTAMPTZ)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(TIMESTAMPTZ)
+
+
+class JobEventWatcher(Base):
+    """A process streaming `user_id`'s job changes (0: everyone's) until `expires_at`: only
+    watched changes are announced on `job_events` (migration 0004)."""
+
+    __tablename__ = "job_event_watchers"
+    __table_args__ = ({"prefixes": ["UNLOGGED"]},)
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    watcher: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ)
