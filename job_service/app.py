@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from job_service import api, metrics, streams
+from job_service import api, hub, metrics
 from job_service.config import Settings
 from shared.service_app import create_service_app
 
@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.hub = streams.Hub(
+        app.state.hub = hub.Hub(
             app.state.listener, app.state.engine, ttl=settings.sse_watch_seconds
         )
         refresher = asyncio.create_task(

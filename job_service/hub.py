@@ -1,0 +1,177 @@
+"""The watcher hub: one LISTEN on `job_events` per process, fanned out to the streams of each user.
+
+One `Hub` per process subscribes once to the process's one LISTEN connection and routes each
+notification to the streams of its user, so 500 open streams cost one database connection and
+one JSON parse per notification. Job changes are announced only for users someone watches: the
+Hub registers the users it streams in `job_event_watchers` (migration 0004).
+
+When the LISTEN connection comes back after a database restart, every stream is told to
+re-read (`RESYNC`), as a resumed stream does.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
+from typing import Any, TypeVar
+
+import psycopg
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared import db, sql
+from shared.events import CHANNEL
+from shared.jobs import WATCH_LOCK
+from shared.listener import Listener
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+QUERIES = sql.load(__file__)
+
+# Put in a stream's queue when it may have missed notifications: re-read the state.
+RESYNC: dict[str, Any] = {"type": "resync"}
+QUEUE_LIMIT = 1000
+
+
+class Hub:
+    """Routes `job_events` notifications from the one Listener to the streams of each user.
+
+    Job changes are announced only for watched users (migration 0004): the first stream of a
+    user registers this process as a watcher of that user before it reads anything, and the
+    registration is renewed while the user has streams here (it lapses `ttl` seconds after).
+    """
+
+    def __init__(self, listener: Listener, engine: AsyncEngine, *, ttl: float = 60) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self.watcher = uuid.uuid4()
+        self._queues: dict[int, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._registrations: dict[int, asyncio.Future[None]] = {}
+        self._unsubscribe = [
+            listener.subscribe(CHANNEL, self._notified),
+            listener.on_reconnect(self._reconnected),
+        ]
+        self._renewal = asyncio.create_task(self._renew_forever(), name="watch renewal")
+
+    async def close(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._renewal.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._renewal
+
+    async def subscribe(self, user_id: int) -> "Subscription":
+        """Start queueing the user's notifications; `close()` the subscription when done."""
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
+        self._queues[user_id].add(queue)
+        subscription = Subscription(queue, lambda: self._unsubscribe_queue(user_id, queue))
+        # Every stream waits for the user's registration, the first one's or a retry.
+        registration = self._registrations.get(user_id)
+        if registration is None or (registration.done() and registration.exception()):
+            registration = asyncio.ensure_future(self._watch([user_id]))
+            self._registrations[user_id] = registration
+        try:
+            await asyncio.shield(registration)
+        except BaseException:
+            subscription.close()
+            raise
+        return subscription
+
+    def _unsubscribe_queue(self, user_id: int, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        queues = self._queues.get(user_id)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                # The registration is left to lapse: deleting it could race a new stream's.
+                del self._queues[user_id]
+                self._registrations.pop(user_id, None)
+
+    async def _watch(self, user_ids: list[int]) -> None:
+        """Register (or renew) this process as a watcher of these users' job changes.
+
+        The exclusive lock waits for every change of theirs in flight (each holds the shared
+        lock until it commits): those are visible to the reads that follow, later ones see
+        the registration and are announced.
+        """
+        async with self.engine.begin() as conn:
+            for user_id in sorted(user_ids):
+                await db.execute(
+                    conn, QUERIES["lock_watched_user"], {"lock": WATCH_LOCK, "user_id": user_id}
+                )
+            await db.execute(
+                conn,
+                QUERIES["watch"],
+                {"user_ids": user_ids, "watcher": self.watcher, "ttl": self.ttl},
+            )
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            try:
+                await self._renew()
+            except (DBAPIError, psycopg.OperationalError) as exc:
+                logger.warning("watch renewal failed: %s", exc.__class__.__name__)
+
+    async def _renew(self) -> None:
+        users = list(self._queues)
+        async with self.engine.begin() as conn:
+            cursor = await db.execute(
+                conn,
+                QUERIES["renew"],
+                {"ttl": self.ttl, "watcher": self.watcher, "user_ids": users},
+            )
+            lost = set(users) - {row["user_id"] for row in await cursor.fetchall()}
+            await db.execute(conn, QUERIES["forget_expired"], {"ttl": self.ttl})
+        # Registrations gone (a database crash, renewals failing past their expiry): their
+        # changes may have gone unannounced, so register again and re-read.
+        await self._rewatch(lost)
+
+    async def _rewatch(self, user_ids: Iterable[int]) -> None:
+        # One user per transaction: several exclusive locks in one could deadlock with a
+        # change holding the shared locks of two users.
+        for user_id in user_ids:
+            if user_id in self._queues:
+                await patiently(partial(self._watch, [user_id]))
+            for queue in self._queues.get(user_id, ()):
+                _put(queue, RESYNC)
+
+    def _notified(self, payload: str) -> None:
+        event = json.loads(payload)
+        for queue in self._queues.get(event.get("user_id"), ()):
+            _put(queue, event)
+
+    async def _reconnected(self) -> None:
+        # Notifications were lost while disconnected, and a crash empties the (unlogged)
+        # registrations: register again, then every stream re-reads.
+        await self._rewatch(list(self._queues))
+
+
+class Subscription:
+    def __init__(self, queue: asyncio.Queue[dict[str, Any]], close: Callable[[], None]) -> None:
+        self.queue = queue
+        self.close = close
+
+
+def _put(queue: asyncio.Queue[dict[str, Any]], event: dict[str, Any]) -> None:
+    if queue.full():
+        # A client this far behind gets the current state instead of every change.
+        while not queue.empty():
+            queue.get_nowait()
+        event = RESYNC
+    queue.put_nowait(event)
+
+
+async def patiently(read: Callable[[], Awaitable[T]], every: float = 0.5) -> T:
+    """Read again until the database answers: an open stream outlives a database restart
+    (the first attempts may meet connections the restart broke, or no server at all)."""
+    while True:
+        try:
+            return await read()
+        except (DBAPIError, psycopg.OperationalError) as exc:
+            logger.info("stream read failed, retrying: %s", exc.__class__.__name__)
+            await asyncio.sleep(every)
