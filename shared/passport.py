@@ -3,6 +3,12 @@
 A service never reads the session table: it checks the signature against auth_service's public
 keys (JWKS, fetched once and again only for an unknown key id), the audience and the expiry,
 and refuses sessions revoked since the passport was minted (fed by `NOTIFY session_revoked`).
+
+Two kinds: a user's (`sub` = user id, `sid` = session id) and a service's (`sub` =
+`service:<client id>`, `scope` = what it may do; minted by `POST /v1/service-token` for internal
+endpoints). Neither is accepted where the other is expected. Whatever the signature, a passport
+that claims to live longer than any auth_service mints (a leaked signing key's year-long token)
+is refused, and claims of the wrong type are a 401, never a 500.
 """
 
 import asyncio
@@ -10,27 +16,35 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import httpx
 import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.errors import Unauthorized
+from shared.errors import Forbidden, Unauthorized
 from shared.listener import Listener
 from shared.settings import ServiceSettings
+from shared.validation import INT64_MAX
 
 logger = logging.getLogger(__name__)
 
 ALGORITHM = "EdDSA"
 # auth_service sends `NOTIFY session_revoked, '<session id>'` when it revokes a session.
 REVOCATION_CHANNEL = "session_revoked"
-# Passports live at most 60 s; a revocation is remembered at least this long.
+# Passports live at most 60 s (auth_service's AUTH_PASSPORT_TTL is capped there); a verifier
+# allows this much clock difference between machines on top, and refuses anything longer.
+MAX_PASSPORT_SECONDS = 60
+LEEWAY_SECONDS = 5
+# A revocation is remembered at least this long, beyond any passport of the session.
 REVOCATION_MEMORY_SECONDS = 120
+SERVICE_SUBJECT_PREFIX = "service:"
 # Verified passports are kept until they expire: verification costs ~80 us, a dict lookup ~0.
 _CACHE_LIMIT = 50_000
 
@@ -43,6 +57,13 @@ class InvalidPassport(Unauthorized):
 class Passport:
     user_id: int
     session_id: uuid.UUID
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePassport:
+    client_id: str
+    scopes: frozenset[str]
     expires_at: float
 
 
@@ -78,7 +99,7 @@ class PassportVerifier:
         self.jwks_url = jwks_url
         self.revoked = revoked or RevokedSessions()
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._verified: dict[str, Passport] = {}
+        self._verified: dict[str, Passport | ServicePassport] = {}
         self._last_fetch = 0.0
         self._fetching = asyncio.Lock()
         if jwks is not None:
@@ -103,21 +124,37 @@ class PassportVerifier:
                 self._load(response.json())
 
     async def verify(self, token: str) -> Passport:
+        """A user's passport: valid, unexpired, of a session not revoked."""
+        passport = await self._verified_passport(token)
+        if not isinstance(passport, Passport):
+            raise InvalidPassport("A user's passport is required.")
+        if passport.session_id in self.revoked:
+            raise InvalidPassport("The session has been revoked.")
+        return passport
+
+    async def verify_service(self, token: str, *, scope: str) -> ServicePassport:
+        """A service's passport that grants `scope`."""
+        passport = await self._verified_passport(token)
+        if not isinstance(passport, ServicePassport):
+            raise InvalidPassport("A service passport is required.")
+        if scope not in passport.scopes:
+            raise InsufficientScope(f"The service passport does not grant {scope!r}.")
+        return passport
+
+    async def _verified_passport(self, token: str) -> Passport | ServicePassport:
         now = time.time()
         passport = self._verified.get(token)
         if passport is None:
-            passport = await self._decode(token)
+            passport = _passport_of(await self._decode(token, now))
             if len(self._verified) >= _CACHE_LIMIT:
                 self._verified = {t: p for t, p in self._verified.items() if p.expires_at > now}
             self._verified[token] = passport
         if passport.expires_at <= now:
             self._verified.pop(token, None)
             raise InvalidPassport("The passport has expired.")
-        if passport.session_id in self.revoked:
-            raise InvalidPassport("The session has been revoked.")
         return passport
 
-    async def _decode(self, token: str) -> Passport:
+    async def _decode(self, token: str, now: float) -> dict[str, Any]:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
             if kid not in self._keys:
@@ -125,20 +162,63 @@ class PassportVerifier:
             key = self._keys.get(kid or "")
             if key is None:
                 raise InvalidPassport("The passport is signed by an unknown key.")
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=[ALGORITHM],
                 audience=self.audience,
-                options={"require": ["sub", "sid", "aud", "exp", "iat"]},
+                options={"require": ["sub", "aud", "exp", "iat"]},
+                # For an issuer whose clock is ahead (`iat` in the future); the expiry is
+                # checked again without leeway on every use (_verified_passport).
+                leeway=LEEWAY_SECONDS,
             )
-            return Passport(
-                user_id=int(claims["sub"]),
-                session_id=uuid.UUID(claims["sid"]),
-                expires_at=float(claims["exp"]),
-            )
-        except (jwt.PyJWTError, ValueError, KeyError, httpx.HTTPError) as exc:
+        except (jwt.PyJWTError, ValueError, KeyError, TypeError, httpx.HTTPError) as exc:
             raise InvalidPassport() from exc
+        expires, issued = claims["exp"], claims["iat"]
+        # PyJWT takes numeric strings too; these are compared here, so only numbers will do.
+        if not all(
+            isinstance(t, int | float) and not isinstance(t, bool) for t in (expires, issued)
+        ):
+            raise InvalidPassport()
+        longest = MAX_PASSPORT_SECONDS + LEEWAY_SECONDS
+        if expires - issued > longest or expires - now > longest:
+            raise InvalidPassport("The passport claims to live longer than any passport does.")
+        return claims
+
+
+class InsufficientScope(Forbidden):
+    """The service passport does not grant this."""
+
+
+def _passport_of(claims: dict[str, Any]) -> Passport | ServicePassport:
+    """The passport these verified claims describe; a claim of the wrong type is a 401."""
+    subject = claims["sub"]
+    if not isinstance(subject, str):
+        raise InvalidPassport()
+    if subject.startswith(SERVICE_SUBJECT_PREFIX):
+        scopes = claims.get("scope")
+        client_id = subject.removeprefix(SERVICE_SUBJECT_PREFIX)
+        if not client_id or not isinstance(scopes, list):
+            raise InvalidPassport()
+        if not all(isinstance(scope, str) for scope in scopes):
+            raise InvalidPassport()
+        return ServicePassport(
+            client_id=client_id, scopes=frozenset(scopes), expires_at=float(claims["exp"])
+        )
+    session_id = claims.get("sid")
+    # `isdecimal` and the bound: a user id is a positive bigint, and `int()` alone would take
+    # " 7", "٣" or a 4300-digit number.
+    if not subject.isascii() or not subject.isdecimal() or not isinstance(session_id, str):
+        raise InvalidPassport()
+    user_id = int(subject)
+    if not 1 <= user_id <= INT64_MAX:
+        raise InvalidPassport()
+    try:
+        return Passport(
+            user_id=user_id, session_id=uuid.UUID(session_id), expires_at=float(claims["exp"])
+        )
+    except ValueError as exc:
+        raise InvalidPassport() from exc
 
 
 def bearer_token(request: Request) -> str | None:
@@ -157,6 +237,35 @@ async def require_passport(request: Request) -> Passport:
 
 
 CurrentPassport = Annotated[Passport, Depends(require_passport)]
+
+
+async def require_service_passport(request: Request, scope: str) -> ServicePassport:
+    """The calling service's passport, granting `scope`; 401 (or 403 for the scope) otherwise."""
+    token = bearer_token(request)
+    if token is None:
+        raise InvalidPassport(
+            "A service passport is required.", headers={"WWW-Authenticate": "Bearer"}
+        )
+    verifier: PassportVerifier = request.app.state.passport_verifier
+    return await verifier.verify_service(token, scope=scope)
+
+
+def service_route(scope: str) -> type[APIRoute]:
+    """A route class (`APIRouter(route_class=...)`) for internal endpoints: the caller's
+    service passport is checked before anything else, the body included, so an unknown caller
+    gets its 401 without the service reading or parsing what it sent."""
+
+    class ServicePassportRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def checked(request: Request) -> Response:
+                await require_service_passport(request, scope)
+                return await handler(request)
+
+            return checked
+
+    return ServicePassportRoute
 
 
 async def start_verifier(

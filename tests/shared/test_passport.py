@@ -4,6 +4,7 @@ offline and hears of revocations by NOTIFY. Two real apps on one real database."
 import asyncio
 import datetime as dt
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from httpx import AsyncClient
 
 from auth_service import keys
 from auth_service.app import create_app
-from shared.passport import CurrentPassport
+from shared.passport import CurrentPassport, service_route
 from shared.service_app import create_service_app
 from shared.settings import ServiceSettings
 from shared.testing import serving
@@ -29,6 +30,7 @@ from tests.auth_service.kit import (
     new_user,
     with_cookie,
 )
+from tests.kit.passports import PassportKey
 from tests.kit.servers import over_http
 from tests.kit.waiting import eventually
 
@@ -206,3 +208,158 @@ def test_passports_carry_the_claims_the_verifiers_require() -> None:
     assert claims["exp"] - claims["iat"] == 60
     assert expires_at.timestamp() == claims["exp"]
     assert jwt.get_unverified_header(token)["kid"] == passport_keys.signing.kid
+
+
+# Claims as auth_service signs them, for the tests below to bend one at a time.
+def _claims(**overrides: object) -> dict[str, object]:
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "sub": "7",
+        "sid": str(uuid.uuid4()),
+        "aud": "pgstack",
+        "iat": now,
+        "exp": now + 60,
+    }
+    return {**claims, **overrides}
+
+
+scoped = APIRouter(route_class=service_route("jobs:enqueue"))
+
+
+@scoped.post("/enqueue")
+async def scoped_enqueue(body: dict[str, int]) -> dict[str, int]:
+    return body
+
+
+@asynccontextmanager
+async def service_with_key(db_url: str, key: PassportKey) -> AsyncIterator[AsyncClient]:
+    settings = ServiceSettings(DATABASE_URL=db_url, PGSTACK_ENV="test", PASSPORT_JWKS=key.jwks)
+    app = create_service_app(
+        name="probe",
+        title="probe",
+        settings=settings,
+        routers=[probe, scoped],
+        verify_passports=True,
+    )
+    async with serving(app) as client:
+        yield client
+
+
+def _signed(key: PassportKey, claims: dict[str, object]) -> dict[str, str]:
+    token = jwt.encode(claims, key.private, algorithm="EdDSA", headers={"kid": key.kid})
+    return bearer(token)
+
+
+class TestLifetime:
+    async def test_a_correctly_signed_passport_that_lives_a_year_is_a_401(
+        self, db_url: str, passport_key: PassportKey
+    ) -> None:
+        now = int(time.time())
+        async with service_with_key(db_url, passport_key) as service:
+            year = await service.get(
+                "/whoami", headers=_signed(passport_key, _claims(exp=now + 365 * 86400))
+            )
+            # Backdated: a minute's lifetime by exp - now would not show it, exp - iat does.
+            backdated = await service.get(
+                "/whoami",
+                headers=_signed(passport_key, _claims(iat=now - 86400, exp=now + 30)),
+            )
+            minute = await service.get("/whoami", headers=_signed(passport_key, _claims()))
+        assert (year.status_code, backdated.status_code, minute.status_code) == (401, 401, 200)
+        assert year.json()["detail"] == "The passport claims to live longer than any passport does."
+
+    async def test_a_few_seconds_of_clock_difference_are_allowed(
+        self, db_url: str, passport_key: PassportKey
+    ) -> None:
+        now = int(time.time())
+        ahead = _claims(iat=now + 3, exp=now + 63)
+        async with service_with_key(db_url, passport_key) as service:
+            response = await service.get("/whoami", headers=_signed(passport_key, ahead))
+        assert response.status_code == 200
+
+
+class TestClaimTypes:
+    @pytest.mark.parametrize(
+        "overrides",
+        [
+            {"sid": 12345},
+            {"sid": {"a": 1}},
+            {"sid": "not-a-uuid"},
+            {"sid": None},
+            {"sub": 7},
+            {"sub": ["7"]},
+            {"sub": " 7"},
+            {"sub": "\u0667"},  # an Arabic-Indic seven: int() reads it
+            {"sub": "0"},
+            {"sub": str(2**63)},
+            {"exp": "9999999999"},
+            {"iat": True},
+        ],
+    )
+    async def test_a_signed_passport_with_a_claim_of_the_wrong_type_is_a_401(
+        self, db_url: str, passport_key: PassportKey, overrides: dict[str, object]
+    ) -> None:
+        async with service_with_key(db_url, passport_key) as service:
+            response = await service.get(
+                "/whoami", headers=_signed(passport_key, _claims(**overrides))
+            )
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+class TestServicePassports:
+    def service_claims(self, scope: object = ("jobs:enqueue",)) -> dict[str, object]:
+        claims = _claims(
+            sub="service:demo", scope=list(scope) if isinstance(scope, tuple) else scope
+        )
+        del claims["sid"]
+        return claims
+
+    async def test_a_service_passport_with_the_scope_is_let_through(
+        self, db_url: str, passport_key: PassportKey
+    ) -> None:
+        headers = _signed(passport_key, self.service_claims())
+        async with service_with_key(db_url, passport_key) as service:
+            response = await service.post("/enqueue", json={"n": 1}, headers=headers)
+        assert response.status_code == 200
+        assert response.json() == {"n": 1}
+
+    async def test_without_the_scope_it_is_a_403(
+        self, db_url: str, passport_key: PassportKey
+    ) -> None:
+        headers = _signed(passport_key, self.service_claims(("jobs:read",)))
+        async with service_with_key(db_url, passport_key) as service:
+            response = await service.post("/enqueue", json={"n": 1}, headers=headers)
+        assert response.status_code == 403
+
+    @pytest.mark.parametrize("scope", ["jobs:enqueue", None, [1]])
+    async def test_a_scope_that_is_not_a_list_of_strings_is_a_401(
+        self, db_url: str, passport_key: PassportKey, scope: object
+    ) -> None:
+        headers = _signed(passport_key, self.service_claims(scope))
+        async with service_with_key(db_url, passport_key) as service:
+            response = await service.post("/enqueue", json={"n": 1}, headers=headers)
+        assert response.status_code == 401
+
+    async def test_a_users_passport_is_no_service_passport_and_the_reverse(
+        self, db_url: str, passport_key: PassportKey
+    ) -> None:
+        async with service_with_key(db_url, passport_key) as service:
+            user_on_internal = await service.post(
+                "/enqueue", json={"n": 1}, headers=_signed(passport_key, _claims())
+            )
+            service_on_user = await service.get(
+                "/whoami", headers=_signed(passport_key, self.service_claims())
+            )
+        assert (user_on_internal.status_code, service_on_user.status_code) == (401, 401)
+
+    async def test_the_caller_is_checked_before_the_body_is_parsed(
+        self, db_url: str, passport_key: PassportKey
+    ) -> None:
+        """Malformed JSON from an unknown caller is a 401: the body was never parsed."""
+        async with service_with_key(db_url, passport_key) as service:
+            response = await service.post(
+                "/enqueue", content=b"{not json", headers={"content-type": "application/json"}
+            )
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
