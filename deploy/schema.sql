@@ -944,6 +944,44 @@ ALTER TABLE public.procrastinate_workers ALTER COLUMN id ADD GENERATED ALWAYS AS
 );
 
 --
+-- Name: registration_attempts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.registration_attempts (
+    id bigint NOT NULL,
+    ip inet,
+    attempted_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: registration_attempts_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.registration_attempts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: registration_attempts_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.registration_attempts_id_seq OWNED BY public.registration_attempts.id;
+
+--
+-- Name: user_roles; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.user_roles (
+    user_id bigint NOT NULL,
+    role text NOT NULL,
+    granted_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT user_roles_role_check CHECK ((role = 'operator'::text))
+);
+
+--
 -- Name: user_sessions; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1033,6 +1071,12 @@ ALTER TABLE ONLY public.procrastinate_jobs ALTER COLUMN id SET DEFAULT nextval('
 --
 
 ALTER TABLE ONLY public.procrastinate_periodic_defers ALTER COLUMN id SET DEFAULT nextval('public.procrastinate_periodic_defers_id_seq'::regclass);
+
+--
+-- Name: registration_attempts id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.registration_attempts ALTER COLUMN id SET DEFAULT nextval('public.registration_attempts_id_seq'::regclass);
 
 --
 -- Name: users id; Type: DEFAULT; Schema: public; Owner: -
@@ -1139,6 +1183,20 @@ ALTER TABLE ONLY public.procrastinate_workers
     ADD CONSTRAINT procrastinate_workers_pkey PRIMARY KEY (id);
 
 --
+-- Name: registration_attempts registration_attempts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.registration_attempts
+    ADD CONSTRAINT registration_attempts_pkey PRIMARY KEY (id);
+
+--
+-- Name: user_roles user_roles_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.user_roles
+    ADD CONSTRAINT user_roles_pkey PRIMARY KEY (user_id, role);
+
+--
 -- Name: user_sessions user_sessions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1188,6 +1246,12 @@ CREATE INDEX idx_procrastinate_workers_last_heartbeat ON public.procrastinate_wo
 --
 
 CREATE INDEX login_failures_email_idx ON public.login_failures USING btree (email, failed_at);
+
+--
+-- Name: login_failures_failed_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX login_failures_failed_at_idx ON public.login_failures USING btree (failed_at);
 
 --
 -- Name: login_failures_ip_idx; Type: INDEX; Schema: public; Owner: -
@@ -1248,6 +1312,30 @@ CREATE UNIQUE INDEX procrastinate_jobs_queueing_lock_idx_v1 ON public.procrastin
 --
 
 CREATE INDEX procrastinate_periodic_defers_job_id_fkey_v1 ON public.procrastinate_periodic_defers USING btree (job_id);
+
+--
+-- Name: registration_attempts_attempted_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX registration_attempts_attempted_at_idx ON public.registration_attempts USING btree (attempted_at);
+
+--
+-- Name: registration_attempts_ip_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX registration_attempts_ip_idx ON public.registration_attempts USING btree (ip, attempted_at);
+
+--
+-- Name: user_sessions_absolute_expires_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX user_sessions_absolute_expires_at_idx ON public.user_sessions USING btree (absolute_expires_at);
+
+--
+-- Name: user_sessions_last_seen_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX user_sessions_last_seen_at_idx ON public.user_sessions USING btree (last_seen_at);
 
 --
 -- Name: user_sessions_revoked_at_idx; Type: INDEX; Schema: public; Owner: -
@@ -1380,6 +1468,13 @@ ALTER TABLE ONLY public.procrastinate_jobs
 
 ALTER TABLE ONLY public.procrastinate_periodic_defers
     ADD CONSTRAINT procrastinate_periodic_defers_job_id_fkey FOREIGN KEY (job_id) REFERENCES public.procrastinate_jobs(id);
+
+--
+-- Name: user_roles user_roles_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.user_roles
+    ADD CONSTRAINT user_roles_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 --
 -- Name: user_sessions user_sessions_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
