@@ -13,11 +13,13 @@ from sqlalchemy import (
     Numeric,
     Text,
     UniqueConstraint,
+    column,
     text,
 )
 from sqlalchemy.dialects.postgresql import TIMESTAMP, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from demo_service import states
 from shared.db import Base
 from shared.users import User
 
@@ -29,8 +31,7 @@ class Platform(Base):
     __tablename__ = "platforms"
     __table_args__ = (
         CheckConstraint(
-            "connection_status IN "
-            "('disconnected', 'connecting', 'connected', 'disconnecting', 'error')",
+            column("connection_status").in_(states.CONNECTION.states),
             name="platforms_connection_status_check",
         ),
         Index(

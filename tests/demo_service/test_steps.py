@@ -1,13 +1,10 @@
 """The idempotent steps of the demo jobs (steps.py), at the database (each test rolled back);
 the state machines are test_states.py's."""
 
-import pytest
-from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from demo_service import states, steps
-from demo_service.config import TaskSettings
 from demo_service.demo_data import DEMO_PLATFORMS
 from tests.kit.users import make_user
 
@@ -111,17 +108,3 @@ class TestDemoSteps:
             text("SELECT demo_mode_status FROM users WHERE id = :u"), {"u": user_id}
         )
         assert status == "enabling"  # a stale job's failure does not fail the current one
-
-
-class TestTaskSettings:
-    def test_the_failure_hook_is_refused_in_production(self) -> None:
-        with pytest.raises(ValidationError, match="DEMO_FAIL_ATTEMPTS"):
-            TaskSettings(PGSTACK_ENV="production", fail_attempts=1)
-        assert TaskSettings(PGSTACK_ENV="test", fail_attempts=1).fail_attempts == 1
-
-    def test_enabling_takes_about_two_seconds_by_default(
-        self, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        """Five steps of DEMO_STEP_DELAY: long enough for people to watch "enabling"."""
-        monkeypatch.delenv("DEMO_STEP_DELAY")
-        assert TaskSettings(PGSTACK_ENV="production").step_delay * 5 == pytest.approx(2)
