@@ -3,5 +3,6 @@
 SERVICES = {
     "auth": ("auth_service.app:create_app", 8001),
     "demo": ("demo_service.app:create_app", 8002),
-    "jobs": ("job_service.app:create_app", 8003),
+    # With every service's tasks registered: job_service enqueues and retries them all.
+    "jobs": ("deploy.tasks:create_job_service", 8003),
 }

@@ -14,15 +14,10 @@ from procrastinate.app import WorkerOptions
 from procrastinate.periodic import PeriodicTask
 from pydantic import Field
 
-import auth_service.tasks
-import demo_service.tasks
-import job_service.tasks
+from deploy import tasks  # noqa: F401  (the import registers every service's tasks)
 from shared import db, jobs, queue
 from shared.logging import configure_logging
 from shared.settings import ServiceSettings
-
-# Importing the task modules registers their blueprints on the shared app.
-TASK_MODULES = (auth_service.tasks, demo_service.tasks, job_service.tasks)
 
 logger = logging.getLogger(__name__)
 

@@ -2,21 +2,20 @@
 
 import asyncio
 import contextlib
-import importlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from job_service import api, hub, metrics
+# Importing tasks registers jobs:* on the shared queue app, so this process can retry them.
+from job_service import api, hub, metrics, tasks  # noqa: F401
 from job_service.config import Settings
 from shared.service_app import create_service_app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """job_service's app. It enqueues and retries the kinds registered in its process: its own
+    (`tasks`), and every service's when `pgstack serve jobs` runs it (deploy/tasks.py)."""
     settings = settings or Settings()  # from the environment
-    # The kinds this service may enqueue or retry, with their queue, lock and retry policy.
-    for module in filter(None, (m.strip() for m in settings.task_modules.split(","))):
-        importlib.import_module(module)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -24,8 +24,6 @@ class Settings(ServiceSettings):
     sse_watch_seconds: float = Field(default=60, gt=0)
     # Job metrics (by kind and status, queue depth, ages, durations) are read this often.
     metrics_refresh_seconds: float = Field(default=15, gt=0)
-    # The task modules whose kinds this service may enqueue and retry (their queues, locks).
-    task_modules: str = "auth_service.tasks,demo_service.tasks,job_service.tasks"
 
     @property
     def internal_token_list(self) -> list[str]:
