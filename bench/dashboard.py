@@ -31,18 +31,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import (  # noqa: E402
-    free_port,
-    require_wrk,
-    server_url,
-    start_uvicorn,
-    wait_ready,
-    wrk,
-)
+from bench import harness  # noqa: E402
 from demo_service.app import create_app  # noqa: E402
 from demo_service.config import Settings  # noqa: E402
-from deploy import migrate  # noqa: E402
-from shared.testing import create_database, drop_database, serving  # noqa: E402
+from shared.testing import serving  # noqa: E402
 from tests.kit.passports import PassportKey  # noqa: E402
 from tests.kit.users import make_user  # noqa: E402
 from tests.kit.waiting import eventually  # noqa: E402
@@ -145,62 +137,46 @@ def server_cpu(process: subprocess.Popen[bytes]) -> float:
     return float(times.user + times.system)
 
 
-def start_server(db_url: str, port: int, pool_size: int) -> subprocess.Popen[bytes]:
-    env = {
-        "DATABASE_URL": db_url,
-        "DB_POOL_SIZE": str(pool_size),
-        "PASSPORT_JWKS": KEY.jwks,
-        "PGSTACK_ENV": "test",
-    }
-    return start_uvicorn("demo_service.app:create_app", port, env)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per run (<= 50)")
-    parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=2, help="alternating runs per endpoint")
+    harness.load_arguments(parser)
     parser.add_argument("--pool-size", type=int, default=10, help="DB_POOL_SIZE of the server")
     args = parser.parse_args()
-    require_wrk("bench/dashboard.py")
+    harness.require_wrk("bench/dashboard.py")
 
-    db_url = create_database(server_url(), prefix="bench")
-    server: subprocess.Popen[bytes] | None = None
-    try:
-        migrate.upgrade(db_url)
+    with harness.migrated_database() as db_url:
         user_id = asyncio.run(seed(db_url))
         sql = asyncio.run(count_sql(db_url, user_id))
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        server = start_server(db_url, port, args.pool_size)
-        wait_ready(f"{base}/readyz", server)
-        results: dict[str, list[dict[str, float]]] = {BASELINE: [], DASHBOARD: []}
-        for path in (BASELINE, DASHBOARD):  # warm-up: connections, caches, prepared statements
-            wrk(
-                base + path,
-                header=bearer(user_id),
-                duration=3,
-                connections=args.connections,
-            )
-        for _ in range(args.rounds):
-            for path in (BASELINE, DASHBOARD):
-                # A fresh passport per run: one lives 60 s, as auth_service mints them.
-                opened = sessions_opened(db_url)
-                cpu = server_cpu(server)
-                run = wrk(
-                    base + path,
-                    header=bearer(user_id),
-                    duration=args.duration,
-                    connections=args.connections,
+        env = {
+            "DATABASE_URL": db_url,
+            "DB_POOL_SIZE": str(args.pool_size),
+            "PASSPORT_JWKS": KEY.jwks,
+            "PGSTACK_ENV": "test",
+        }
+        with harness.uvicorn_server("demo_service.app:create_app", env, ready="/readyz") as (
+            base,
+            server,
+        ):
+            results: dict[str, list[dict[str, float]]] = {BASELINE: [], DASHBOARD: []}
+            for path in (BASELINE, DASHBOARD):  # warm-up: connections, caches, prepared plans
+                harness.wrk(
+                    base + path, header=bearer(user_id), duration=3, connections=args.connections
                 )
-                run["connects"] = sessions_opened(db_url) - opened - 1  # minus our own
-                run["cpu_ms"] = (server_cpu(server) - cpu) * 1000 / (run["rps"] * args.duration)
-                results[path].append(run)
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=15)
-        drop_database(db_url)
+            for _ in range(args.rounds):
+                for path in (BASELINE, DASHBOARD):
+                    # A fresh passport per run: one lives 60 s, as auth_service mints them.
+                    opened = sessions_opened(db_url)
+                    cpu = server_cpu(server)
+                    run = harness.wrk(
+                        base + path,
+                        header=bearer(user_id),
+                        duration=args.duration,
+                        connections=args.connections,
+                    )
+                    run["connects"] = sessions_opened(db_url) - opened - 1  # minus our own
+                    cpu_ms = (server_cpu(server) - cpu) * 1000 / (run["rps"] * args.duration)
+                    run["cpu_ms"] = cpu_ms
+                    results[path].append(run)
 
     print(
         f"\n{args.connections} connections, {args.duration} s x {args.rounds} rounds,"

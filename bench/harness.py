@@ -1,19 +1,23 @@
 """What the benchmarks share: the database server, a uvicorn process serving an app, and `wrk`
 driving load at it (apt-get install wrk) with its figures parsed."""
 
+import argparse
 import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
+from deploy import migrate
 from deploy.embedded import EmbeddedPostgres
 from shared.settings import plain_database_url
-from shared.testing import database_url
+from shared.testing import create_database, database_url, drop_database
 from tests.kit.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +27,24 @@ def server_url() -> str:
     """The maintenance database of DATABASE_URL's server, else of the embedded cluster."""
     url = os.environ.get("DATABASE_URL") or EmbeddedPostgres(ROOT / ".pgstack").start()
     return database_url(plain_database_url(url), "postgres")
+
+
+@contextmanager
+def migrated_database() -> Iterator[str]:
+    """A throwaway database at the schema's head for one run; its URL."""
+    db_url = create_database(server_url(), prefix="bench")
+    try:
+        migrate.upgrade(db_url)
+        yield db_url
+    finally:
+        drop_database(db_url)
+
+
+def load_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of every wrk benchmark."""
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating runs per endpoint")
 
 
 def free_port() -> int:
@@ -47,6 +69,23 @@ def start_uvicorn(factory: str, port: int, env: dict[str, str]) -> subprocess.Po
     )
     full_env = {**os.environ, "LOG_LEVEL": "WARNING", **env}
     return subprocess.Popen([sys.executable, "-c", code], env=full_env, cwd=ROOT)
+
+
+@contextmanager
+def uvicorn_server(
+    factory: str, env: dict[str, str], *, ready: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`start_uvicorn` on a free port until the block ends, once `ready` (a path) answers
+    200; its base URL and process."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_uvicorn(factory, port, env)
+    try:
+        wait_ready(base + ready, server)
+        yield base, server
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:

@@ -14,7 +14,6 @@ read per check) instead of with them (no query between revocations).
 import argparse
 import importlib.util
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,16 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from auth_service.app import create_app  # noqa: E402
-from bench.harness import (  # noqa: E402
-    free_port,
-    require_wrk,
-    server_url,
-    start_uvicorn,
-    wait_ready,
-    wrk,
-)
-from deploy import migrate  # noqa: E402
-from shared.testing import create_database, drop_database  # noqa: E402
+from bench import harness  # noqa: E402
 
 EMAIL = "bench@example.com"
 PASSWORD = "benchmark password"
@@ -51,16 +41,6 @@ def create_bench_app() -> FastAPI:
         return {"status": "ok"}
 
     return app
-
-
-def start_server(db_url: str, port: int, *, cache: bool) -> subprocess.Popen[bytes]:
-    env = {
-        "DATABASE_URL": db_url,
-        "PGSTACK_ENV": "test",
-        # 0 turns the in-memory session rows off: every check is then one indexed read.
-        "AUTH_SESSION_CACHE_TTL": "60" if cache else "0",
-    }
-    return start_uvicorn("bench.session:create_bench_app", port, env)
 
 
 def log_in(base: str) -> str:
@@ -82,42 +62,38 @@ def _installed(module: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
-    parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=2, help="alternating runs per endpoint")
+    harness.load_arguments(parser)
     parser.add_argument(
         "--no-cache", action="store_true", help="AUTH_SESSION_CACHE_TTL=0: read every session"
     )
     args = parser.parse_args()
-    require_wrk("bench/session.py")
+    harness.require_wrk("bench/session.py")
+    env = {
+        "PGSTACK_ENV": "test",
+        # 0 turns the in-memory session rows off: every check is then one indexed read.
+        "AUTH_SESSION_CACHE_TTL": "0" if args.no_cache else "60",
+    }
 
-    db_url = create_database(server_url(), prefix="bench")
-    server: subprocess.Popen[bytes] | None = None
-    try:
-        migrate.upgrade(db_url)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        server = start_server(db_url, port, cache=not args.no_cache)
-        wait_ready(f"{base}/healthz", server)
-        cookie = log_in(base)
+    with (
+        harness.migrated_database() as db_url,
+        harness.uvicorn_server(
+            "bench.session:create_bench_app", {**env, "DATABASE_URL": db_url}, ready="/healthz"
+        ) as (base, _),
+    ):
+        header = f"cookie: {log_in(base)}"
         for path in (CONSTANT, SESSION):  # warm-up: connections, caches, JIT-free but fair
-            wrk(base + path, header=f"cookie: {cookie}", duration=3, connections=args.connections)
+            harness.wrk(base + path, header=header, duration=3, connections=args.connections)
         results: dict[str, list[dict[str, float]]] = {CONSTANT: [], SESSION: []}
         for _ in range(args.rounds):
             for path in (CONSTANT, SESSION):
                 results[path].append(
-                    wrk(
+                    harness.wrk(
                         base + path,
-                        header=f"cookie: {cookie}",
+                        header=header,
                         duration=args.duration,
                         connections=args.connections,
                     )
                 )
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=15)
-        drop_database(db_url)
 
     print(
         f"\n{args.connections} connections, {args.duration} s x {args.rounds} rounds,"

@@ -77,8 +77,9 @@ class TestPassports:
 
 
 class TestEnable:
+    @pytest.mark.usefixtures("worker")
     async def test_enable_answers_enabling_at_once_then_the_worker_builds_the_workspace(
-        self, db_url: str, client_for: ClientFor, worker: None
+        self, db_url: str, client_for: ClientFor
     ) -> None:
         user_id = make_user(db_url)
         client = client_for(user_id)
@@ -102,12 +103,9 @@ class TestEnable:
         names = {p["name"] for p in (await client.get("/v1/platforms")).json()}
         assert names == {"Google Ads", "Meta Ads", "LinkedIn Ads", "TikTok Ads"}
 
+    @pytest.mark.usefixtures("worker")
     async def test_a_second_client_refreshing_mid_way_sees_enabling_and_the_progress(
-        self,
-        db_url: str,
-        client_for: ClientFor,
-        monkeypatch: pytest.MonkeyPatch,
-        worker: None,
+        self, db_url: str, client_for: ClientFor, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setenv("DEMO_STEP_DELAY", "0.3")
         user_id = make_user(db_url)
@@ -125,8 +123,9 @@ class TestEnable:
         assert any(status == "enabling" and 0 < percent < 100 for status, percent in seen)
         assert seen[-1] == ("enabled", 100)
 
+    @pytest.mark.usefixtures("worker")
     async def test_a_hundred_concurrent_enables_make_one_job_and_one_workspace(
-        self, db_url: str, client_for: ClientFor, worker: None
+        self, db_url: str, client_for: ClientFor
     ) -> None:
         user_id = make_user(db_url)
         clients = [client_for(user_id) for _ in range(100)]
@@ -151,8 +150,9 @@ class TestEnable:
         )
         assert jobs == queued == [(1,)]
 
+    @pytest.mark.usefixtures("worker")
     async def test_enable_when_enabled_is_200_and_enqueues_nothing(
-        self, db_url: str, client_for: ClientFor, worker: None
+        self, db_url: str, client_for: ClientFor
     ) -> None:
         user_id = make_user(db_url)
         client = client_for(user_id)
@@ -169,12 +169,9 @@ class TestEnable:
         )
         assert jobs == [(1,)]
 
+    @pytest.mark.usefixtures("worker")
     async def test_enable_failing_every_attempt_ends_failed_with_the_reason_then_succeeds(
-        self,
-        db_url: str,
-        client_for: ClientFor,
-        monkeypatch: pytest.MonkeyPatch,
-        worker: None,
+        self, db_url: str, client_for: ClientFor, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setenv("DEMO_FAIL_ATTEMPTS", "99")
         user_id = make_user(db_url)
@@ -196,12 +193,9 @@ class TestEnable:
         await until_demo(db_url, user_id, "enabled")
         assert await workspace(db_url, user_id) == (4, 360)
 
+    @pytest.mark.usefixtures("worker")
     async def test_an_attempt_failing_part_way_is_retried_into_exactly_one_workspace(
-        self,
-        db_url: str,
-        client_for: ClientFor,
-        monkeypatch: pytest.MonkeyPatch,
-        worker: None,
+        self, db_url: str, client_for: ClientFor, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setenv("DEMO_FAIL_ATTEMPTS", "2")
         user_id = make_user(db_url)
@@ -217,8 +211,9 @@ class TestEnable:
         )
         assert attempts == [(3,)]
 
+    @pytest.mark.usefixtures("worker")
     async def test_every_demo_state_change_is_announced_on_job_events(
-        self, db_url: str, client_for: ClientFor, worker: None
+        self, db_url: str, client_for: ClientFor
     ) -> None:
         user_id = make_user(db_url)
         async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as listener:
@@ -235,8 +230,9 @@ class TestEnable:
 
 
 class TestDisable:
+    @pytest.mark.usefixtures("worker")
     async def test_disable_removes_the_demo_data_and_keeps_the_users_own_platform(
-        self, db_url: str, client_for: ClientFor, worker: None
+        self, db_url: str, client_for: ClientFor
     ) -> None:
         user_id = make_user(db_url)
         own = await create_platform(db_url, user_id, kind="google_ads", status="connected")
@@ -375,8 +371,9 @@ class TestPlatforms:
             (mine, "disconnected", None)
         ]
 
+    @pytest.mark.usefixtures("worker")
     async def test_connect_then_disconnect_run_through_their_jobs(
-        self, db_url: str, client_for: ClientFor, worker: None
+        self, db_url: str, client_for: ClientFor
     ) -> None:
         user_id = make_user(db_url)
         platform_id = await create_platform(db_url, user_id)
@@ -395,12 +392,9 @@ class TestPlatforms:
         await eventually(lambda: _platform_status_is(client, platform_id, "disconnected"))
         assert (await client.post(f"/v1/platforms/{platform_id}/disconnect")).status_code == 200
 
+    @pytest.mark.usefixtures("worker")
     async def test_a_failing_handshake_ends_in_error_with_the_reason_and_can_be_retried(
-        self,
-        db_url: str,
-        client_for: ClientFor,
-        monkeypatch: pytest.MonkeyPatch,
-        worker: None,
+        self, db_url: str, client_for: ClientFor, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setenv("DEMO_FAIL_ATTEMPTS", "99")
         user_id = make_user(db_url)
@@ -454,8 +448,9 @@ class TestPlatforms:
 
 
 class TestAnnouncements:
+    @pytest.mark.usefixtures("worker")
     async def test_every_platform_state_change_is_announced_on_job_events(
-        self, db_url: str, client_for: ClientFor, worker: None
+        self, db_url: str, client_for: ClientFor
     ) -> None:
         user_id = make_user(db_url)
         platform_id = await create_platform(db_url, user_id)
@@ -573,8 +568,9 @@ class TestDashboard:
         # The SQL-built job is the one GET /v1/demo renders.
         assert dashboard.demo.job == DemoRead.model_validate(enabling).job
 
+    @pytest.mark.usefixtures("worker")
     async def test_a_user_with_demo_data_gets_platforms_and_30_day_totals(
-        self, db_url: str, client_for: ClientFor, worker: None
+        self, db_url: str, client_for: ClientFor
     ) -> None:
         user_id = make_user(db_url)
         client = client_for(user_id)

@@ -30,8 +30,11 @@ async def wait_for_status(db_url: str, job_id: uuid.UUID, status: str) -> dict[s
     return row
 
 
+WorkerProcess = Callable[..., subprocess.Popen[bytes]]
+
+
 @pytest.fixture
-def worker_process(db_url: str) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+def worker_process(db_url: str) -> Iterator[WorkerProcess]:
     """Start `python -m deploy worker` processes; any still running are killed afterwards."""
     with worker_processes(db_url, **FAST) as processes:
         yield processes.start
@@ -39,11 +42,7 @@ def worker_process(db_url: str) -> Iterator[Callable[..., subprocess.Popen[bytes
 
 class TestCrash:
     async def test_a_job_of_a_killed_worker_is_picked_up_again_and_succeeds(
-        self,
-        db_url: str,
-        engine: AsyncEngine,
-        worker_process: Callable[..., subprocess.Popen[bytes]],
-        tmp_path: Path,
+        self, db_url: str, engine: AsyncEngine, worker_process: WorkerProcess, tmp_path: Path
     ) -> None:
         go = tmp_path / "go"
         job_id = await enqueue_id(
@@ -63,11 +62,7 @@ class TestCrash:
 
 class TestShutdown:
     async def test_sigterm_lets_the_running_job_finish_takes_no_new_one_and_exits_0(
-        self,
-        db_url: str,
-        engine: AsyncEngine,
-        worker_process: Callable[..., subprocess.Popen[bytes]],
-        tmp_path: Path,
+        self, db_url: str, engine: AsyncEngine, worker_process: WorkerProcess, tmp_path: Path
     ) -> None:
         user_id = make_user(db_url)
         go = tmp_path / "go"

@@ -275,9 +275,13 @@ def test_a_legacy_localstorage_token_becomes_a_cookie_session_and_is_deleted(
     )
     assert legacy.status_code == 200, legacy.text
     token = legacy.json()["token"]
-    # Plant the token on a page of the origin that has no bridge (a 404): on /login the bridge
-    # could trade it before the test navigates, and the navigation would cut the trade short.
-    page.goto("/no-bridge-here")
+    # Plant the token on a document of the origin that has no bridge and no script at all: a
+    # route handler the proxy lets through (GET on the POST-only exchange route: an empty 405).
+    # Any page would do no better: without a cookie, proxy.ts sends every page to /login, whose
+    # bridge could trade the token before the test navigates, cutting the trade short.
+    planted_on = page.goto("/api/auth/exchange")
+    assert planted_on is not None
+    assert planted_on.status == 405
     page.evaluate("token => localStorage.setItem('token', token)", token)
 
     # Redirected to /login, whose bridge soon navigates on: wait for the end, not for /login.

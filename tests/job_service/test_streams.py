@@ -4,6 +4,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,28 @@ async def base_url(db_url: str, passport_key: PassportKey) -> AsyncIterator[str]
     settings = app_settings(db_url, passport_key, sse_heartbeat_seconds=0.3)
     async with over_http(create_app(settings)) as url:
         yield url
+
+
+@dataclass(frozen=True)
+class Streams:
+    """job_service served over HTTP on the module's database, and what its tests use with it."""
+
+    base_url: str
+    http: httpx.AsyncClient
+    db_url: str
+    engine: AsyncEngine
+    passport_key: PassportKey
+
+
+@pytest.fixture
+def sse(
+    base_url: str,
+    http: httpx.AsyncClient,
+    db_url: str,
+    engine: AsyncEngine,
+    passport_key: PassportKey,
+) -> Streams:
+    return Streams(base_url, http, db_url, engine, passport_key)
 
 
 @pytest.fixture
@@ -64,19 +87,14 @@ async def collect(
 
 class TestJobStream:
     async def test_i_see_queued_running_with_progress_and_succeeded_in_order_then_the_end(
-        self,
-        base_url: str,
-        http: httpx.AsyncClient,
-        db_url: str,
-        engine: AsyncEngine,
-        passport_key: PassportKey,
+        self, sse: Streams
     ) -> None:
-        user_id = make_user(db_url)
-        job = await enqueue(engine, "test:steps", user_id, {"steps": 3, "pause": 0.1})
-        url = f"{base_url}/v1/jobs/{job.id}/events"
-        reading = asyncio.create_task(collect(http, url, passport_key.headers(user_id)))
+        user_id = make_user(sse.db_url)
+        job = await enqueue(sse.engine, "test:steps", user_id, {"steps": 3, "pause": 0.1})
+        url = f"{sse.base_url}/v1/jobs/{job.id}/events"
+        reading = asyncio.create_task(collect(sse.http, url, sse.passport_key.headers(user_id)))
         await asyncio.sleep(0.3)  # the stream is open before the job starts
-        async with running_worker(db_url):
+        async with running_worker(sse.db_url):
             received = await asyncio.wait_for(reading, 20)
         data = [e.data for e in received]
         assert [d["status"] for d in data] == [
@@ -92,45 +110,34 @@ class TestJobStream:
         assert data[-1]["result"] == {"steps": 3}
 
     async def test_a_reconnect_with_last_event_id_gets_only_what_it_missed(
-        self,
-        base_url: str,
-        http: httpx.AsyncClient,
-        db_url: str,
-        engine: AsyncEngine,
-        passport_key: PassportKey,
-        tmp_path: Path,
+        self, sse: Streams, tmp_path: Path
     ) -> None:
-        user_id = make_user(db_url)
+        user_id = make_user(sse.db_url)
         go = tmp_path / "go"
-        job = await enqueue(engine, "test:wait_for_file", user_id, {"path": str(go)})
-        url = f"{base_url}/v1/jobs/{job.id}/events"
-        headers = passport_key.headers(user_id)
-        async with running_worker(db_url):
-            await eventually(status_is(db_url, job.id, "running"))
-            first = await collect(http, url, headers, stop_after=1)
+        job = await enqueue(sse.engine, "test:wait_for_file", user_id, {"path": str(go)})
+        url = f"{sse.base_url}/v1/jobs/{job.id}/events"
+        headers = sse.passport_key.headers(user_id)
+        async with running_worker(sse.db_url):
+            await eventually(status_is(sse.db_url, job.id, "running"))
+            first = await collect(sse.http, url, headers, stop_after=1)
             # Connected while running: the current state, at its version.
             assert first[0].data["status"] == "running"
             last_id = first[0]["id"]
             go.touch()
-            await eventually(status_is(db_url, job.id, "succeeded"))
-            rest = await collect(http, url, {**headers, "Last-Event-ID": last_id})
+            await eventually(status_is(sse.db_url, job.id, "succeeded"))
+            rest = await collect(sse.http, url, {**headers, "Last-Event-ID": last_id})
         assert [e.data["status"] for e in rest] == ["succeeded"]
         assert int(rest[0]["id"]) > int(last_id)
         # Up to date already: a finished job's stream ends at once, sending nothing.
-        assert await collect(http, url, {**headers, "Last-Event-ID": rest[0]["id"]}) == []
+        assert await collect(sse.http, url, {**headers, "Last-Event-ID": rest[0]["id"]}) == []
 
-    async def test_an_idle_stream_gets_a_comment_to_keep_proxies_open(
-        self,
-        base_url: str,
-        http: httpx.AsyncClient,
-        db_url: str,
-        engine: AsyncEngine,
-        passport_key: PassportKey,
-    ) -> None:
-        user_id = make_user(db_url)
-        job = await enqueue(engine, "test:steps", user_id, {})
-        url = f"{base_url}/v1/jobs/{job.id}/events"
-        async with http.stream("GET", url, headers=passport_key.headers(user_id)) as response:
+    async def test_an_idle_stream_gets_a_comment_to_keep_proxies_open(self, sse: Streams) -> None:
+        user_id = make_user(sse.db_url)
+        job = await enqueue(sse.engine, "test:steps", user_id, {})
+        url = f"{sse.base_url}/v1/jobs/{job.id}/events"
+        async with sse.http.stream(
+            "GET", url, headers=sse.passport_key.headers(user_id)
+        ) as response:
             kinds = []
             async for event in sse_events(response):
                 kinds.append("comment" if "comment" in event else "event")
@@ -140,28 +147,26 @@ class TestJobStream:
 
 
 class TestUserStream:
-    async def test_i_see_my_jobs_and_my_announcements_but_nobody_elses(
-        self,
-        base_url: str,
-        http: httpx.AsyncClient,
-        db_url: str,
-        engine: AsyncEngine,
-        passport_key: PassportKey,
-    ) -> None:
-        user_id, other = make_user(db_url), make_user(db_url)
-        waiting = await enqueue(engine, "test:steps", user_id, {"steps": 1})
+    async def test_i_see_my_jobs_and_my_announcements_but_nobody_elses(self, sse: Streams) -> None:
+        user_id, other = make_user(sse.db_url), make_user(sse.db_url)
+        waiting = await enqueue(sse.engine, "test:steps", user_id, {"steps": 1})
         reading = asyncio.create_task(
-            collect(http, f"{base_url}/v1/events", passport_key.headers(user_id), stop_after=5)
+            collect(
+                sse.http,
+                f"{sse.base_url}/v1/events",
+                sse.passport_key.headers(user_id),
+                stop_after=5,
+            )
         )
         await asyncio.sleep(0.3)
-        await enqueue(engine, "test:steps", other, {})
-        async with AsyncSession(engine) as session:
+        await enqueue(sse.engine, "test:steps", other, {})
+        async with AsyncSession(sse.engine) as session:
             await events.announce(session, user_id=other, type="demo", data={"status": "enabled"})
             await events.announce(
                 session, user_id=user_id, type="demo", data={"status": "enabling"}
             )
             await session.commit()
-        async with running_worker(db_url, WORKER_CONCURRENCY=1):
+        async with running_worker(sse.db_url, WORKER_CONCURRENCY=1):
             received = await asyncio.wait_for(reading, 20)
         got = [(e["event"], e.data.get("id"), e.data.get("status")) for e in received]
         assert (
@@ -179,26 +184,21 @@ class TestUserStream:
         assert all(g[1] in (None, str(waiting.id)) for g in got)
 
     async def test_a_reconnect_with_last_event_id_gets_each_missed_change_once(
-        self,
-        base_url: str,
-        http: httpx.AsyncClient,
-        db_url: str,
-        engine: AsyncEngine,
-        passport_key: PassportKey,
+        self, sse: Streams
     ) -> None:
-        user_id = make_user(db_url)
-        headers = passport_key.headers(user_id)
-        first_job = await enqueue(engine, "test:steps", user_id, {"steps": 1})
-        first = await collect(http, f"{base_url}/v1/events", headers, stop_after=1)
+        user_id = make_user(sse.db_url)
+        headers = sse.passport_key.headers(user_id)
+        first_job = await enqueue(sse.engine, "test:steps", user_id, {"steps": 1})
+        first = await collect(sse.http, f"{sse.base_url}/v1/events", headers, stop_after=1)
         assert first[0].data["id"] == str(first_job.id)
         # Missed while away: a new job, and both jobs running to the end.
-        second_job = await enqueue(engine, "test:steps", user_id, {"steps": 1})
-        async with running_worker(db_url):
-            await eventually(status_is(db_url, first_job.id, "succeeded"))
-            await eventually(status_is(db_url, second_job.id, "succeeded"))
+        second_job = await enqueue(sse.engine, "test:steps", user_id, {"steps": 1})
+        async with running_worker(sse.db_url):
+            await eventually(status_is(sse.db_url, first_job.id, "succeeded"))
+            await eventually(status_is(sse.db_url, second_job.id, "succeeded"))
         resumed = await collect(
-            http,
-            f"{base_url}/v1/events",
+            sse.http,
+            f"{sse.base_url}/v1/events",
             {**headers, "Last-Event-ID": first[0]["id"]},
             stop_after=2,
         )
@@ -208,14 +208,14 @@ class TestUserStream:
         # And from the last of those, nothing is sent again: the next event is a new change.
         reading = asyncio.create_task(
             collect(
-                http,
-                f"{base_url}/v1/events",
+                sse.http,
+                f"{sse.base_url}/v1/events",
                 {**headers, "Last-Event-ID": resumed[-1]["id"]},
                 stop_after=1,
             )
         )
         await asyncio.sleep(0.5)
-        third_job = await enqueue(engine, "test:steps", user_id, {})
+        third_job = await enqueue(sse.engine, "test:steps", user_id, {})
         (next_event,) = await asyncio.wait_for(reading, 10)
         assert (next_event.data["id"], next_event.data["status"]) == (str(third_job.id), "queued")
 
@@ -321,24 +321,19 @@ class TestWatchers:
         assert received == ["watched"]
 
     async def test_a_stream_opening_during_an_uncommitted_change_still_sees_it(
-        self,
-        base_url: str,
-        http: httpx.AsyncClient,
-        db_url: str,
-        engine: AsyncEngine,
-        passport_key: PassportKey,
+        self, sse: Streams
     ) -> None:
-        user_id = make_user(db_url)
-        job = await enqueue(engine, "test:steps", user_id, {})
-        with psycopg.connect(db_url) as writer:
+        user_id = make_user(sse.db_url)
+        job = await enqueue(sse.engine, "test:steps", user_id, {})
+        with psycopg.connect(sse.db_url) as writer:
             # Unwatched when it runs, so not announced; committed only after the stream opens.
             writer.execute(
                 "UPDATE background_jobs SET progress_message = 'in flight' WHERE id = %s",
                 (job.id,),
             )
-            url = f"{base_url}/v1/jobs/{job.id}/events"
+            url = f"{sse.base_url}/v1/jobs/{job.id}/events"
             opening = asyncio.create_task(
-                collect(http, url, passport_key.headers(user_id), stop_after=1)
+                collect(sse.http, url, sse.passport_key.headers(user_id), stop_after=1)
             )
             await asyncio.sleep(1)
             assert not opening.done()  # its registration waits for the change to commit
