@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 from bench import harness  # noqa: E402
 from demo_service.app import create_app  # noqa: E402
 from demo_service.config import Settings  # noqa: E402
-from shared.testing import serving  # noqa: E402
 from tests.kit.passports import PassportKey  # noqa: E402
+from tests.kit.servers import serving  # noqa: E402
 from tests.kit.users import make_user  # noqa: E402
 from tests.kit.waiting import eventually  # noqa: E402
 from tests.kit.workers import running_worker  # noqa: E402

@@ -17,7 +17,7 @@ import httpx
 from deploy import migrate
 from deploy.embedded import EmbeddedPostgres
 from shared.settings import plain_database_url
-from shared.testing import create_database, database_url, drop_database
+from tests.kit.databases import create_database, database_url, drop_database
 from tests.kit.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent

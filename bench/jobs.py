@@ -48,7 +48,7 @@ from bench.harness import server_url, wait_ready  # noqa: E402
 from deploy import migrate  # noqa: E402
 from shared import jobs  # noqa: E402
 from shared.settings import sqlalchemy_url  # noqa: E402
-from shared.testing import create_database, drop_database  # noqa: E402
+from tests.kit.databases import create_database, drop_database  # noqa: E402
 from tests.kit.passports import PassportKey  # noqa: E402
 from tests.kit.users import make_user  # noqa: E402
 from tests.kit.waiting import wait_for  # noqa: E402

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
 from bench.harness import server_url  # noqa: E402
-from shared.testing import create_database, drop_database  # noqa: E402
+from tests.kit.databases import create_database, drop_database  # noqa: E402
 from tests.kit.stack import launch, log_in, running_stack  # noqa: E402
 
 WARMUP = 2

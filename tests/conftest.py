@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from deploy import migrate
 from deploy.embedded import EmbeddedPostgres
 from shared.settings import plain_database_url, sqlalchemy_url
-from shared.testing import create_database, database_url, drop_database
+from tests.kit.databases import create_database, database_url, drop_database
 from tests.kit.passports import PassportKey
 
 ROOT = Path(__file__).resolve().parent.parent

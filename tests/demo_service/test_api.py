@@ -14,7 +14,6 @@ from job_service.app import create_app as create_job_app
 from job_service.config import Settings as JobSettings
 from shared import queue
 from shared.jobs import JobRead
-from shared.testing import serving
 from tests.demo_service.conftest import ClientFor
 from tests.demo_service.kit import (
     TracedReadPool,
@@ -24,6 +23,7 @@ from tests.demo_service.kit import (
     workspace,
 )
 from tests.kit.passports import PassportKey
+from tests.kit.servers import serving
 from tests.kit.users import make_user
 from tests.kit.waiting import eventually
 

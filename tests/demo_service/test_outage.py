@@ -8,10 +8,10 @@ from fastapi import FastAPI
 from demo_service.app import create_app
 from demo_service.config import Settings
 from deploy.embedded import EmbeddedPostgres
-from shared.testing import serving
 from tests.demo_service.conftest import ClientFor
 from tests.demo_service.kit import query
 from tests.kit.passports import PassportKey
+from tests.kit.servers import serving
 from tests.kit.users import make_user
 from tests.kit.waiting import eventually
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from shared.testing import create_database, drop_database
+from tests.kit.databases import create_database, drop_database
 from tests.kit.stack import Stack, launch, running_stack
 
 # Each of the demo task's 5 steps waits this long: enabling takes about 2.5 s, long enough to

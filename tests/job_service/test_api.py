@@ -9,10 +9,10 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from job_service.app import create_app
-from shared.testing import serving
 from tests.job_service.job_helpers import app_settings, running_worker
 from tests.kit.jobs import enqueue, job_row, status_is
 from tests.kit.passports import PassportKey
+from tests.kit.servers import serving
 from tests.kit.users import make_user
 from tests.kit.waiting import eventually
 

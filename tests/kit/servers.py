@@ -1,5 +1,5 @@
-"""An app served over real HTTP by uvicorn, for what ASGITransport cannot carry (SSE
-streams, JWKS fetched by URL)."""
+"""An app under test served in-process (ASGITransport), or over real HTTP by uvicorn for what
+ASGITransport cannot carry (SSE streams, JWKS fetched by URL)."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -7,8 +7,24 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
 
 from tests.kit.waiting import eventually
+
+
+@asynccontextmanager
+async def serving(
+    app: FastAPI, *, headers: dict[str, str] | None = None
+) -> AsyncIterator[AsyncClient]:
+    """Run the app's lifespan and give an HTTP client talking to it in-process."""
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(
+            transport=ASGITransport(app), base_url="http://testserver", headers=headers
+        ) as client,
+    ):
+        yield client
 
 
 @asynccontextmanager

@@ -8,7 +8,7 @@ from deploy.embedded import EmbeddedPostgres
 from job_service.config import Settings
 from shared.db import SessionDep
 from shared.service_app import create_service_app
-from shared.testing import serving
+from tests.kit.servers import serving
 
 router = APIRouter()
 

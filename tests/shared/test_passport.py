@@ -20,7 +20,6 @@ from auth_service.app import create_app
 from shared.passport import CurrentPassport, service_route
 from shared.service_app import create_service_app
 from shared.settings import ServiceSettings
-from shared.testing import serving
 from tests.auth_service.kit import (
     SAME_ORIGIN,
     ManualClock,
@@ -31,7 +30,7 @@ from tests.auth_service.kit import (
     with_cookie,
 )
 from tests.kit.passports import PassportKey
-from tests.kit.servers import over_http
+from tests.kit.servers import over_http, serving
 from tests.kit.waiting import eventually
 
 probe = APIRouter()

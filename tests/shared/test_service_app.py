@@ -14,8 +14,7 @@ from job_service.app import create_app
 from job_service.config import Settings
 from shared.health import SCHEMA_HEAD
 from shared.service_app import MAX_BODY_BYTES, create_service_app
-from shared.testing import serving
-from tests.kit.servers import over_http
+from tests.kit.servers import over_http, serving
 
 
 class Widget(BaseModel):

@@ -13,8 +13,8 @@ from sqlalchemy import text
 from job_service.config import Settings
 from shared.db import SessionDep
 from shared.service_app import create_service_app
-from shared.testing import serving
 from shared.validation import INT64_MAX, INT64_MIN, Id, Int64, PlainText, int64
+from tests.kit.servers import serving
 
 
 class Note(BaseModel):

@@ -1,12 +1,8 @@
-"""Test helpers for every service: throwaway databases copied from a migrated template."""
+"""Throwaway databases on the test server, copied from a migrated template in milliseconds."""
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import psycopg
-from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
 
 
 def database_url(server_url: str, name: str) -> str:
@@ -28,17 +24,3 @@ def drop_database(url: str) -> None:
     base, _, name = url.rpartition("/")
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
-
-
-@asynccontextmanager
-async def serving(
-    app: FastAPI, *, headers: dict[str, str] | None = None
-) -> AsyncIterator[AsyncClient]:
-    """Run the app's lifespan and give an HTTP client talking to it in-process."""
-    async with (
-        app.router.lifespan_context(app),
-        AsyncClient(
-            transport=ASGITransport(app), base_url="http://testserver", headers=headers
-        ) as client,
-    ):
-        yield client
