@@ -11,11 +11,15 @@ from typing import Any
 
 import httpx
 import psycopg
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from job_service.config import Settings
 from tests.job_service import job_test_tasks  # registers the test:* tasks for enqueueing
 from tests.kit import workers
+from tests.kit.jobs import enqueue, status_is
 from tests.kit.passports import PassportKey
+from tests.kit.users import make_user
+from tests.kit.waiting import eventually
 
 # The worker of the job tests: the test tasks, recovery in seconds, time to finish on stop.
 JOB_WORKER: dict[str, Any] = {
@@ -28,6 +32,17 @@ JOB_WORKER: dict[str, Any] = {
 def running_worker(db_url: str, **extra: Any) -> AbstractAsyncContextManager[None]:
     """The real worker with the test tasks, in this process, until the block ends."""
     return workers.running_worker(db_url, **{**JOB_WORKER, **extra})
+
+
+async def run_to(
+    db_url: str, engine: AsyncEngine, kind: str, args: dict[str, Any], status: str
+) -> dict[str, Any]:
+    """A job of a new user run by the worker until it is `status`; its row then."""
+    user_id = make_user(db_url)
+    async with running_worker(db_url):
+        job = await enqueue(engine, kind, user_id, args)
+        row: dict[str, Any] = await eventually(status_is(db_url, job.id, status))
+    return row
 
 
 def app_settings(db_url: str, key: PassportKey, **extra: Any) -> Settings:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.job_service.job_helpers import listening, running_worker
+from tests.job_service.job_helpers import listening, run_to, running_worker
 from tests.kit.jobs import enqueue, job_row, status_is
 from tests.kit.users import make_user
 from tests.kit.waiting import eventually
@@ -37,10 +37,7 @@ class TestRun:
     async def test_progress_and_result_written_in_the_tasks_transaction_are_kept(
         self, db_url: str, engine: AsyncEngine
     ) -> None:
-        user_id = make_user(db_url)
-        async with running_worker(db_url):
-            job = await enqueue(engine, "test:write_with_session", user_id, {"value": 7})
-            row = await eventually(status_is(db_url, job.id, "succeeded"))
+        row = await run_to(db_url, engine, "test:write_with_session", {"value": 7}, "succeeded")
         assert row["result"] == {"value": 7}
 
     async def test_a_failing_job_is_retried_with_back_off_then_fails_with_its_error(
@@ -61,10 +58,7 @@ class TestRun:
     async def test_a_job_past_its_timeout_fails_with_timeout_error(
         self, db_url: str, engine: AsyncEngine
     ) -> None:
-        user_id = make_user(db_url)
-        async with running_worker(db_url):
-            job = await enqueue(engine, "test:slow", user_id, {"seconds": 30})
-            row = await eventually(status_is(db_url, job.id, "failed"))
+        row = await run_to(db_url, engine, "test:slow", {"seconds": 30}, "failed")
         assert row["error_type"] == "TimeoutError"
         assert "0.5 s" in row["error_message"]
 
