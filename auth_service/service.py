@@ -240,7 +240,8 @@ async def _open_session(
         QUERIES["revoke_oldest_sessions"],
         {
             "user_id": account.id,
-            "keep": settings.max_sessions,
+            "id": token.session_id,
+            "others": settings.max_sessions - 1,
             "idle_since": now - settings.session_idle_timeout,
         },
         reason="session_cap",

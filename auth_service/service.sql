@@ -101,13 +101,13 @@ WITH revoked AS (
 SELECT id, pg_notify(%(channel)s, id::text) FROM revoked
 
 -- revoke_oldest_sessions --
--- Past the cap on live sessions, the oldest ones are revoked (the newest `keep` stay).
+-- Past the cap on live sessions, the oldest are revoked: the new one and the newest others stay.
 WITH surplus AS (
     SELECT id FROM user_sessions
-    WHERE user_id = %(user_id)s AND revoked_at IS NULL
+    WHERE user_id = %(user_id)s AND revoked_at IS NULL AND id <> %(id)s
       AND absolute_expires_at > %(now)s AND last_seen_at > %(idle_since)s
     ORDER BY created_at DESC, id
-    OFFSET %(keep)s
+    OFFSET %(others)s
 ), revoked AS (
     UPDATE user_sessions SET revoked_at = %(now)s
     WHERE revoked_at IS NULL AND id IN (SELECT id FROM surplus)

@@ -1,4 +1,4 @@
-"""The `pgstack` command line: migrate, serve, worker, dev, schema."""
+"""The `pgstack` command line: migrate, serve, worker, dev, schema, users."""
 
 import argparse
 import sys
@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> None:
 
     commands.add_parser("worker", help="run a Procrastinate worker for every service's tasks")
     commands.add_parser("dev", help="database, migrations, three services and a worker")
+    users = commands.add_parser("users", help="disable, enable or make operator an account")
+    users.add_argument("action", choices=["disable", "enable", "grant-operator", "revoke-operator"])
+    users.add_argument("email")
     schema_command = commands.add_parser(
         "schema", help="print the schema the migrations produce (deploy/schema.sql)"
     )
@@ -59,6 +62,15 @@ def main(argv: list[str] | None = None) -> None:
         from deploy import dev
 
         sys.exit(dev.main())
+    elif args.command == "users":
+        from auth_service import operators
+        from shared.errors import AppError
+        from shared.settings import ServiceSettings
+
+        try:
+            print(operators.main(args.action, args.email, _settings(ServiceSettings)))
+        except AppError as exc:
+            sys.exit(f"pgstack: {exc.detail}")
     elif args.command == "schema":
         from deploy import schema
 

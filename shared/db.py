@@ -1,5 +1,7 @@
 """The async engine and the one-transaction-per-request session dependency."""
 
+import contextlib
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
 
