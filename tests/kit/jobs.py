@@ -1,6 +1,7 @@
 """Jobs as a service enqueues them, and their rows as the database holds them."""
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -32,7 +33,9 @@ def job_row(db_url: str, job_id: uuid.UUID | str) -> dict[str, Any]:
     return row
 
 
-def status_is(db_url: str, job_id: uuid.UUID | str, *statuses: str) -> Any:
+def status_is(
+    db_url: str, job_id: uuid.UUID | str, *statuses: str
+) -> Callable[[], dict[str, Any] | None]:
     """A check for `eventually`: the job's row once its status is one of `statuses`."""
 
     def check() -> dict[str, Any] | None:
