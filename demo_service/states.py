@@ -7,8 +7,8 @@ its job runs (`moving`), then to where its job ends (`done`, or `failed` when it
 failed). Where an operation may start, and where it is refused, follow from the table.
 
 The database enforces the same machines, for every writer: the CHECK constraints hold the states
-and migration 0006's triggers the moves; tests/demo_service/test_states.py tries every pair
-against the database and compares it with this module.
+and the triggers of migrations 0006 and 0008 the moves; tests/demo_service/test_states.py tries
+every pair against the database and compares it with this module.
 """
 
 from dataclasses import dataclass
@@ -33,13 +33,13 @@ class Machine:
 @dataclass(frozen=True)
 class Operation:
     """What a request starts and a job finishes: `moving` while its job runs, then `done`, or
-    `failed` after its last attempt failed (None: the operation has no failure exit)."""
+    `failed` after its last attempt failed (or its job was cancelled)."""
 
     name: str
     machine: Machine
     moving: str
     done: str
-    failed: str | None
+    failed: str
 
     @property
     def start(self) -> tuple[str, ...]:
@@ -83,12 +83,14 @@ CONNECTION = Machine(
             ("connecting", "error"),
             ("connected", "disconnecting"),
             ("disconnecting", "disconnected"),
+            ("disconnecting", "error"),
+            # From `error` (a connect or a disconnect that failed) either may be tried again.
             ("error", "connecting"),
+            ("error", "disconnecting"),
         }
     ),
 )
 CONNECT = Operation("connect", CONNECTION, moving="connecting", done="connected", failed="error")
-# No failure exit yet: a disconnect whose every attempt failed is left `disconnecting`.
 DISCONNECT = Operation(
-    "disconnect", CONNECTION, moving="disconnecting", done="disconnected", failed=None
+    "disconnect", CONNECTION, moving="disconnecting", done="disconnected", failed="error"
 )

@@ -107,7 +107,6 @@ async def fail_demo(
 ) -> None:
     """After a job's last attempt failed: demo mode takes `operation`'s failure exit, with the
     reason, if this job still drives it."""
-    assert operation.failed is not None
     if await claim_demo_job(
         session, user_id=user_id, procrastinate_job_id=procrastinate_job_id, operation=operation
     ):
@@ -164,11 +163,7 @@ async def end_connection(
 ) -> None:
     """Move a claimed platform on to where `operation` ends: `done`, or with a `reason` its
     failure exit."""
-    if reason is None:
-        to = operation.done
-    else:
-        assert operation.failed is not None
-        to = operation.failed
+    to = operation.done if reason is None else operation.failed
     await _set_connection_status(
         session,
         user_id=user_id,

@@ -73,7 +73,8 @@ BEGIN
     FOR moved IN
         UPDATE platforms SET connection_status = 'error', connection_error = reason,
                              updated_at = now()
-        WHERE connection_job_id = NEW.id AND connection_status = 'connecting'
+        WHERE connection_job_id = NEW.id
+          AND connection_status IN ('connecting', 'disconnecting')
         RETURNING id, user_id
     LOOP
         PERFORM pg_notify('job_events', json_build_object(
@@ -178,7 +179,8 @@ BEGIN
     IF (OLD.connection_status, NEW.connection_status) NOT IN (
         ('disconnected', 'connecting'), ('connecting', 'connected'),
         ('connected', 'disconnecting'), ('disconnecting', 'disconnected'),
-        ('connecting', 'error'), ('error', 'connecting')
+        ('connecting', 'error'), ('disconnecting', 'error'),
+        ('error', 'connecting'), ('error', 'disconnecting')
     ) THEN
         RAISE EXCEPTION 'illegal connection transition: % -> %',
             OLD.connection_status, NEW.connection_status
@@ -922,6 +924,14 @@ CREATE SEQUENCE public.procrastinate_periodic_defers_id_seq
 ALTER SEQUENCE public.procrastinate_periodic_defers_id_seq OWNED BY public.procrastinate_periodic_defers.id;
 
 --
+-- Name: procrastinate_schema_version; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.procrastinate_schema_version (
+    version text NOT NULL
+);
+
+--
 -- Name: procrastinate_workers; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1092,13 +1102,6 @@ ALTER TABLE ONLY public.alembic_version
     ADD CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num);
 
 --
--- Name: background_jobs background_jobs_idempotency_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.background_jobs
-    ADD CONSTRAINT background_jobs_idempotency_key UNIQUE (user_id, idempotency_key);
-
---
 -- Name: background_jobs background_jobs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1222,6 +1225,12 @@ ALTER TABLE ONLY public.users
 --
 
 CREATE INDEX background_jobs_active_idx ON public.background_jobs USING btree (user_id) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text, 'cancelling'::text]));
+
+--
+-- Name: background_jobs_idempotency_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX background_jobs_idempotency_key ON public.background_jobs USING btree (user_id, idempotency_key) NULLS NOT DISTINCT WHERE (idempotency_key IS NOT NULL);
 
 --
 -- Name: background_jobs_user_created_idx; Type: INDEX; Schema: public; Owner: -

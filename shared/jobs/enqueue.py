@@ -40,7 +40,11 @@ async def enqueue(
     row_id = await session.scalar(
         insert(BackgroundJob)
         .values(kind=kind, user_id=user_id, args=args, idempotency_key=idempotency_key)
-        .on_conflict_do_nothing(constraint="background_jobs_idempotency_key")
+        # The unique index background_jobs_idempotency_key (NULLS NOT DISTINCT, keyed rows).
+        .on_conflict_do_nothing(
+            index_elements=[BackgroundJob.user_id, BackgroundJob.idempotency_key],
+            index_where=BackgroundJob.idempotency_key.is_not(None),
+        )
         .returning(BackgroundJob.id)
     )
     if row_id is None:

@@ -15,7 +15,6 @@ from sqlalchemy import (
     Index,
     SmallInteger,
     Text,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
@@ -43,7 +42,15 @@ class BackgroundJob(Base):
         CheckConstraint(
             "progress_percent BETWEEN 0 AND 100", name="background_jobs_progress_check"
         ),
-        UniqueConstraint("user_id", "idempotency_key", name="background_jobs_idempotency_key"),
+        # NULLS NOT DISTINCT: a key is unique among jobs without a user too (migration 0008).
+        Index(
+            "background_jobs_idempotency_key",
+            "user_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_nulls_not_distinct=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
         Index("background_jobs_user_created_idx", "user_id", text("created_at DESC")),
         Index(
             "background_jobs_active_idx",

@@ -75,6 +75,33 @@ class TestEnqueue:
         assert len(set(ids)) == 1
         assert counts(db_url, user_id) == (1, 1)
 
+    async def test_the_same_key_without_a_user_gives_one_job_and_no_key_gives_each_its_own(
+        self, db_url: str, engine: AsyncEngine
+    ) -> None:
+        """A job without a user (an internal caller's) is deduplicated by its key too (NULLs
+        not distinct, migration 0008); jobs without a key never are."""
+        key = f"nightly-{uuid.uuid4()}"
+
+        async def enqueue(user_id: int | None, idempotency_key: str | None) -> uuid.UUID:
+            async with AsyncSession(engine, expire_on_commit=False) as session:
+                job = await jobs.enqueue(session, "jobs:noop", user_id, {}, idempotency_key)
+                await session.commit()
+                return job.id
+
+        keyed = [await enqueue(None, key), await enqueue(None, key)]
+        user_id = make_user(db_url)
+        keyless = [await enqueue(None, None), await enqueue(None, None)]
+        own = [await enqueue(user_id, None), await enqueue(user_id, None)]
+
+        assert keyed[0] == keyed[1]
+        assert len({*keyless, *own}) == 4
+        with psycopg.connect(db_url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM background_jobs WHERE idempotency_key = %s", (key,)
+            ).fetchone()
+        assert row == (1,)
+        assert counts(db_url, user_id) == (2, 2)
+
     async def test_an_unknown_kind_is_refused_before_anything_is_written(
         self, db_url: str, engine: AsyncEngine
     ) -> None:

@@ -9,7 +9,9 @@ notifies once per change, in the transaction of the change.
 
 Procrastinate's SQL is read from the installed package at migration time, never copied into
 this tree; a later Procrastinate upgrade is one more revision applying that release's
-migration files from the package. The downgrade finds Procrastinate's objects in the catalogue
+migration files from the package (deploy/migrations/procrastinate.py), so the version of the
+schema created here is recorded with it (a database migrated before 0008 has it recorded
+there). The downgrade finds Procrastinate's objects in the catalogue
 (`sql/0004_drop_procrastinate.sql`), so it drops whatever the installed release created.
 
 Revision ID: 0004_jobs
@@ -17,9 +19,8 @@ Revises: 0003_sessions
 """
 
 from alembic import op
-from procrastinate.schema import SchemaManager
 
-from deploy.migrations import read_sql
+from deploy.migrations import procrastinate, read_sql
 
 revision = "0004_jobs"
 down_revision = "0003_sessions"
@@ -28,7 +29,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute(SchemaManager.get_schema())
+    procrastinate.create_schema(procrastinate.psycopg_of(op.get_bind()))
     op.execute(
         """
         CREATE TABLE background_jobs (
