@@ -26,7 +26,10 @@ def stack(
     database_url = create_database(server_url, template=template_db, prefix="e2e")
     log_path = tmp_path_factory.mktemp("e2e") / "stack.log"
     try:
-        with running_stack(database_url, log_path, DEMO_STEP_DELAY=STEP_DELAY) as stack:
+        # Bearer logins on: the legacy-bridge test makes the old client's token the old way.
+        with running_stack(
+            database_url, log_path, DEMO_STEP_DELAY=STEP_DELAY, AUTH_BEARER_LOGINS="1"
+        ) as stack:
             yield stack
     finally:
         drop_database(database_url)
