@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 from psycopg_pool import AsyncConnectionPool
 
-from auth_service import credentials, csrf, service
+from auth_service import credentials, csrf, service, service_tokens
 from auth_service.config import Settings
 from auth_service.errors import BearerLoginsDisabled, NotAuthenticated
 from auth_service.keys import PassportKeys
@@ -29,6 +29,7 @@ from shared.db import SessionDep
 
 # Every unsafe route of the router goes through the CSRF check; it cannot be forgotten.
 router = APIRouter(prefix="/v1", tags=["auth"], dependencies=[Depends(csrf.protect)])
+# Routes no browser cookie is involved in, so outside the CSRF check.
 well_known = APIRouter(tags=["auth"])
 
 
@@ -352,3 +353,21 @@ async def jwks(request: Request) -> Response:
         media_type="application/json",
         headers={"cache-control": "public, max-age=300"},
     )
+
+
+@well_known.post(
+    "/v1/service-token",
+    responses={401: {"description": "Invalid client credentials"}},
+)
+async def service_token(
+    body: service_tokens.ServiceTokenRequest, request: Request, settings: SettingsDep, now: NowDep
+) -> service_tokens.ServiceTokenRead:
+    """A service passport (at most 60 s) for an internal caller's client credentials."""
+    client = service_tokens.authenticate(
+        settings.service_clients, client_id=body.client_id, client_secret=body.client_secret
+    )
+    keys: PassportKeys = request.app.state.passport_keys
+    token, expires_at = service_tokens.sign(
+        keys, client=client, audience=settings.passport_audience, now=now, ttl=settings.passport_ttl
+    )
+    return service_tokens.ServiceTokenRead(token=token, expires_at=expires_at, scope=client.scopes)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from auth_service.service_tokens import ServiceClient
 from shared.settings import ServiceSettings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -102,6 +103,11 @@ class Settings(ServiceSettings, SessionLifetimes):
     # default, so behind no proxy the socket's peer is the client, whatever it claims.
     trusted_proxies: Annotated[list[Network], NoDecode] = Field(default_factory=list)
     client_ip_header: str = "x-forwarded-for"
+
+    # Internal callers that may get service passports (POST /v1/service-token): a JSON list of
+    # {"client_id", "secret_sha256", "scopes"}; the same client_id twice while rotating its
+    # secret. `python -m auth_service.service_tokens` makes a secret and its digest.
+    service_clients: list[ServiceClient] = Field(default_factory=list)
 
     @field_validator("allowed_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -1,6 +1,6 @@
 """job_service's domain errors, rendered as problem+json."""
 
-from shared.errors import AppError, Conflict, NotFound, Unauthorized
+from shared.errors import AppError, Conflict, NotFound
 
 
 class JobNotFound(NotFound):
@@ -13,10 +13,6 @@ class JobFinished(Conflict):
 
 class JobNotRetryable(Conflict):
     """Only a failed or cancelled job can be retried."""
-
-
-class InvalidServiceToken(Unauthorized):
-    """A valid service token is required."""
 
 
 class UnknownUser(AppError):

@@ -16,12 +16,10 @@ from tests.kit.servers import serving
 from tests.kit.users import make_user
 from tests.kit.waiting import eventually
 
-TOKEN = "internal-token-" + "x" * 32
-
 
 @pytest.fixture
 async def client(db_url: str, passport_key: PassportKey) -> AsyncIterator[AsyncClient]:
-    settings = app_settings(db_url, passport_key, internal_tokens=f"old-{TOKEN},{TOKEN}")
+    settings = app_settings(db_url, passport_key)
     async with serving(create_app(settings)) as client:
         yield client
 
@@ -201,57 +199,6 @@ class TestAuthorization:
         forged = PassportKey().mint(make_user(db_url))
         response = await client.get("/v1/jobs", headers={"Authorization": f"Bearer {forged}"})
         assert response.status_code == 401
-
-
-class TestInternalEnqueue:
-    async def test_a_service_token_enqueues_a_job_once_per_idempotency_key(
-        self, client: AsyncClient, db_url: str
-    ) -> None:
-        user_id = make_user(db_url)
-        body = {
-            "kind": "test:steps",
-            "user_id": user_id,
-            "args": {"steps": 1},
-            "idempotency_key": "k1",
-        }
-        first = await client.post(
-            "/internal/v1/jobs", json=body, headers={"Authorization": f"Bearer {TOKEN}"}
-        )
-        # The old token of a rotation still works.
-        second = await client.post(
-            "/internal/v1/jobs", json=body, headers={"Authorization": f"Bearer old-{TOKEN}"}
-        )
-        assert (first.status_code, second.status_code) == (202, 202)
-        assert first.json()["id"] == second.json()["id"]
-        assert job_row(db_url, first.json()["id"])["user_id"] == user_id
-
-    @pytest.mark.parametrize("token", [None, "wrong", TOKEN + "x"])
-    async def test_without_a_valid_service_token_it_is_a_401(
-        self, client: AsyncClient, token: str | None
-    ) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = await client.post(
-            "/internal/v1/jobs", json={"kind": "test:steps"}, headers=headers
-        )
-        assert response.status_code == 401
-
-    async def test_an_unknown_user_is_a_422(self, client: AsyncClient) -> None:
-        response = await client.post(
-            "/internal/v1/jobs",
-            json={"kind": "test:steps", "user_id": 999_999_999},
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        )
-        assert response.status_code == 422
-        assert response.json()["title"] == "Unknown user"
-
-    async def test_an_unknown_kind_is_a_422(self, client: AsyncClient) -> None:
-        response = await client.post(
-            "/internal/v1/jobs",
-            json={"kind": "nope:nothing"},
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        )
-        assert response.status_code == 422
-        assert response.json()["title"] == "Unknown job kind"
 
 
 class TestOperations:
