@@ -13,6 +13,7 @@ from demo_service.schemas import DashboardRead, DemoRead, MetricsRead, PlatformR
 from shared.db import SessionDep
 from shared.errors import PROBLEM_JSON
 from shared.passport import CurrentPassport
+from shared.validation import Id
 
 router = APIRouter(prefix="/v1", tags=["demo"])
 
@@ -80,7 +81,7 @@ async def list_platforms(passport: CurrentPassport, session: SessionDep) -> list
     "/platforms/{platform_id}/connect", status_code=202, responses=_problems(401, 404, 409)
 )
 async def connect_platform(
-    platform_id: int, passport: CurrentPassport, session: SessionDep, response: Response
+    platform_id: Id, passport: CurrentPassport, session: SessionDep, response: Response
 ) -> PlatformRead:
     """Connect a platform: 202 with the job; 200 if connected; 409 while disconnecting."""
     platform = await service.connect_platform(
@@ -94,7 +95,7 @@ async def connect_platform(
     "/platforms/{platform_id}/disconnect", status_code=202, responses=_problems(401, 404, 409)
 )
 async def disconnect_platform(
-    platform_id: int, passport: CurrentPassport, session: SessionDep, response: Response
+    platform_id: Id, passport: CurrentPassport, session: SessionDep, response: Response
 ) -> PlatformRead:
     """Disconnect a platform: 202 with the job; 200 if disconnected; 409 while connecting."""
     platform = await service.disconnect_platform(
