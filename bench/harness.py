@@ -99,7 +99,8 @@ def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
         except httpx.HTTPError:
             return False
 
-    wait_for(ready, within=30, every=0.1, what=f"{url} ready")
+    # Generous: on a busy 2-core machine the imports alone can take tens of seconds.
+    wait_for(ready, within=90, every=0.1, what=f"{url} ready")
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
