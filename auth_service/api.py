@@ -188,6 +188,7 @@ async def login(
         expires_at=opened.authenticated.absolute_expires_at,
         now=now,
         settings=settings,
+        backing_off=request.app.state.backing_off,
     )
     return response
 
@@ -280,6 +281,7 @@ async def change_password(
         user_agent=request.headers.get("user-agent"),
         now=now,
         settings=settings,
+        backing_off=request.app.state.backing_off,
         cache=cache,
     )
     response = _json(_session_read(request, opened.authenticated, now=now, settings=settings))

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from auth_service import api, passwords, service
+from auth_service import api, passwords, service, throttle
 from auth_service.config import Settings
 from auth_service.keys import PassportKeys
 from auth_service.session_cache import SessionCache
@@ -79,5 +79,6 @@ def create_app(settings: Settings | None = None, *, clock: service.Clock | None 
     # Parsed once: signing a passport is then one Ed25519 signature.
     app.state.passport_keys = PassportKeys.from_settings(settings.passport_private_keys)
     app.state.clock = clock or service.utc_now
+    app.state.backing_off = throttle.BackingOff()
     app.add_middleware(NoStoreMiddleware)
     return app

@@ -153,17 +153,27 @@ async def login(
     transport: Transport,
     now: dt.datetime,
     settings: Settings,
+    backing_off: throttle.BackingOff,
 ) -> NewSession:
     """Check the password (after the throttle) and open a new session."""
     email = emails.canonical(email)
-    async with connect() as connection:
-        try:
-            await throttle.admit_login(connection, email=email, ip=ip, now=now, settings=settings)
-        except TooManyAttempts:
-            LOGINS.labels("throttled").inc()
-            logger.warning("login throttled", extra={"ip": ip})
-            raise
-        user = await _one(connection, QUERIES["get_login_user"], {"email": email})
+    try:
+        backing_off.refuse(email=email, ip=ip, now=now)
+        async with connect() as connection:
+            await throttle.admit_login(
+                connection,
+                email=email,
+                ip=ip,
+                now=now,
+                settings=settings,
+                backing_off=backing_off,
+            )
+            user = await _one(connection, QUERIES["get_login_user"], {"email": email})
+    except TooManyAttempts:
+        # Counted, not logged: a flood would be a log line per guess (the throttle logs each
+        # back-off once, when it starts).
+        LOGINS.labels("throttled").inc()
+        raise
     # No connection is held from here until the password is known to be right.
     ok = await passwords.verify_password(password, user["hashed_password"] if user else None)
     if user is None or not ok:
@@ -445,6 +455,7 @@ async def change_password(
     user_agent: str | None,
     now: dt.datetime,
     settings: Settings,
+    backing_off: throttle.BackingOff,
     cache: SessionCache[SessionRow] | None = None,
 ) -> NewSession:
     """Replace the password (the current one proves it is the user, not a stolen cookie),
@@ -453,9 +464,15 @@ async def change_password(
     Wrong current passwords count as failed logins of the account, so a stolen session cannot
     guess the password faster than the login form can.
     """
+    backing_off.refuse(email=current.email, ip=ip, now=now)
     async with connect() as connection:
         await throttle.admit_login(
-            connection, email=current.email, ip=ip, now=now, settings=settings
+            connection,
+            email=current.email,
+            ip=ip,
+            now=now,
+            settings=settings,
+            backing_off=backing_off,
         )
         account = await _one(connection, QUERIES["get_account"], {"user_id": current.user_id})
     assert account is not None  # the session check found the user a moment ago

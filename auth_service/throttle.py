@@ -10,11 +10,17 @@ still hashing (the first ones to arrive trip the limit for the rest), and record
 needs no connection after the hash (in a flood, a second connection per request ran the pool
 dry: 500s).
 
+Each process also remembers, in memory, when every back-off it has read from the database
+ends (`BackingOff`): until then a further guess for that account or from that address is
+refused before it takes a connection (it would write nothing anyway). In bench/login_flood.py
+that took the flood's queries off the pool the correct logins wait on.
+
 Registrations: a fixed window; the total limit is what a distributed burst meets.
 """
 
 import datetime as dt
 import ipaddress
+import logging
 import math
 from typing import Any
 
@@ -23,6 +29,8 @@ import psycopg
 from auth_service.config import Settings
 from auth_service.errors import TooManyAttempts, TooManyRegistrations
 from shared import sql
+
+logger = logging.getLogger(__name__)
 
 QUERIES = sql.load(__file__)
 
@@ -36,6 +44,32 @@ def address_key(ip: str | None) -> str | None:
     if address.version == 6:
         return str(ipaddress.ip_network(f"{address}/64", strict=False).network_address)
     return str(address)
+
+
+class BackingOff:
+    """The end of each back-off this process has seen, by account and by address."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._limit = limit
+        self._until: dict[str, dt.datetime] = {}
+
+    def refuse(self, *, email: str, ip: str | None, now: dt.datetime) -> None:
+        """Raise TooManyAttempts while the account or the address is known to back off."""
+        ends = [self._until.get(key) for key in _keys(email, ip)]
+        wait = max(((end - now).total_seconds() for end in ends if end is not None), default=0)
+        if wait > 0:
+            raise TooManyAttempts(headers={"Retry-After": str(math.ceil(wait))})
+
+    def hold(self, key: str, until: dt.datetime, *, now: dt.datetime) -> None:
+        if len(self._until) >= self._limit:
+            self._until = {k: end for k, end in self._until.items() if end > now}
+            if len(self._until) >= self._limit:
+                self._until.clear()  # a flood of distinct keys: forget, the database knows
+        self._until[key] = until
+
+
+def _keys(email: str, ip: str | None) -> tuple[str, str]:
+    return f"email:{email}", f"ip:{address_key(ip)}"
 
 
 def _wait(
@@ -55,20 +89,30 @@ async def admit_login(
     ip: str | None,
     now: dt.datetime,
     settings: Settings,
+    backing_off: BackingOff,
 ) -> None:
-    """Raise TooManyAttempts (with Retry-After) while the account or the address backs off;
-    else record the attempt as a failure (an autocommit write: it outlives the request)."""
+    """Raise TooManyAttempts (with Retry-After) while the account or the address backs off
+    (remembered in `backing_off`); else record the attempt as a failure (an autocommit
+    write: it outlives the request)."""
     params = {"email": email, "ip": address_key(ip), "since": now - settings.login_failure_window}
     cursor = await connection.execute(QUERIES["count_failures"], params)
     row = await cursor.fetchone()
     assert row is not None
     account_failures, account_last, ip_failures, ip_last = row
-    wait = max(
+    waits = (
         _wait(account_failures, account_last, settings.login_failures_per_account, now, settings),
         _wait(ip_failures, ip_last, settings.login_failures_per_ip, now, settings),
     )
-    if wait > 0:
-        raise TooManyAttempts(headers={"Retry-After": str(math.ceil(wait))})
+    for key, wait in zip(_keys(email, ip), waits, strict=True):
+        if wait > 0:
+            backing_off.hold(key, now + dt.timedelta(seconds=wait), now=now)
+            # The address is logged (an operator may block it), never the email.
+            logger.warning(
+                "login backing off",
+                extra={"by": key.partition(":")[0], "ip": ip, "seconds": math.ceil(wait)},
+            )
+    if max(waits) > 0:
+        raise TooManyAttempts(headers={"Retry-After": str(math.ceil(max(waits)))})
     await connection.execute(
         QUERIES["record_failure"], {"email": email, "ip": address_key(ip), "now": now}
     )

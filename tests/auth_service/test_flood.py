@@ -91,3 +91,24 @@ async def test_a_login_that_finds_every_connection_stuck_is_a_503_with_retry_aft
     assert response.status_code == 503
     assert response.headers["retry-after"]
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_once_an_account_backs_off_further_guesses_are_refused_without_the_database(
+    serve: ServeFactory, db_url: str
+) -> None:
+    """The process remembers a back-off it has read: with the throttle's table locked by
+    another client, a further guess is still answered 429 at once (no query is waiting)."""
+    async with serve(**PROXY) as client:
+        victim = await register(client)
+        for i in range(11):
+            response = await log_in_from(client, f"203.0.113.{i + 1}", victim, "wrong password")
+        assert response.status_code == 429
+        async with await psycopg.AsyncConnection.connect(db_url) as blocker:
+            await blocker.execute("LOCK TABLE login_failures IN ACCESS EXCLUSIVE MODE")
+            # Were it to query, it would wait on the lock for good: the timeout only ends a hang.
+            async with asyncio.timeout(4):
+                again = await log_in_from(client, "203.0.113.200", victim, "wrong password")
+            assert await waiting_on_locks(db_url) == 0
+            await blocker.rollback()
+    assert again.status_code == 429
+    assert int(again.headers["retry-after"]) > 0
