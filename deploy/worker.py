@@ -3,19 +3,29 @@
 SIGTERM (or SIGINT) stops fetching; running jobs get `WORKER_SHUTDOWN_GRACE` seconds to
 finish, then are aborted (and retried if their task says so); the process exits 0. The worker
 also schedules the recovery of stalled jobs and the pruning of old ones (job_service/tasks.py).
+
+The worker outlives its database: a restart or a cut connection pauses fetching, heartbeats
+and scheduling, which retry with back-off; running jobs go on, and their outcome is stored
+once the database is back. It never stops because the database went away, and when it must
+stop for any other failure it exits non-zero, so that a supervisor starts it again.
 """
 
 import asyncio
+import contextlib
 import importlib
+import json
 import logging
 from typing import Any
 
+import psycopg
+from procrastinate import exceptions, manager, worker
 from procrastinate.app import WorkerOptions
 from procrastinate.periodic import PeriodicTask
 from pydantic import Field
 
 from deploy import tasks  # noqa: F401  (the import registers every service's tasks)
 from shared import db, jobs, queue
+from shared.listener import Listener, backoff
 from shared.logging import configure_logging
 from shared.settings import ServiceSettings
 
@@ -28,13 +38,15 @@ class WorkerSettings(ServiceSettings):
     shutdown_grace_seconds: float = Field(default=30, validation_alias="WORKER_SHUTDOWN_GRACE")
     # A task without a timeout of its own fails with TimeoutError after this long.
     task_timeout_seconds: float = Field(default=600, gt=0, validation_alias="WORKER_TASK_TIMEOUT")
-    heartbeat_seconds: float = Field(default=10, gt=0, validation_alias="WORKER_HEARTBEAT")
+    # Tight enough that a killed worker's jobs start again within about 12 s (stalled after
+    # 10 s, recovery every 2 s), loose enough that a database restart stalls no live worker.
+    heartbeat_seconds: float = Field(default=2, gt=0, validation_alias="WORKER_HEARTBEAT")
     # A worker silent this long is dead: its running jobs are retried by `jobs:recover_stalled`.
-    stalled_worker_seconds: float = Field(default=30, gt=0, validation_alias="WORKER_STALLED_AFTER")
+    stalled_worker_seconds: float = Field(default=10, gt=0, validation_alias="WORKER_STALLED_AFTER")
     # A job whose worker died this many times (attempts included) fails instead.
     max_recoveries: int = Field(default=3, ge=1, validation_alias="WORKER_MAX_RECOVERIES")
     # Crons with an optional 6th column for seconds.
-    recover_cron: str = Field(default="* * * * * */10", validation_alias="WORKER_RECOVER_CRON")
+    recover_cron: str = Field(default="* * * * * */2", validation_alias="WORKER_RECOVER_CRON")
     prune_cron: str = Field(default="17 * * * *", validation_alias="WORKER_PRUNE_CRON")
     prune_queue_hours: int = Field(default=24, ge=1, validation_alias="WORKER_PRUNE_QUEUE_HOURS")
     prune_jobs_days: int = Field(default=30, ge=1, validation_alias="WORKER_PRUNE_JOBS_DAYS")
@@ -59,7 +71,169 @@ def schedule_periodic(settings: WorkerSettings) -> None:
         )
 
 
+class WorkerFailed(RuntimeError):
+    """The worker stopped because one of its own tasks failed (not the database)."""
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` says the database is out of reach (rather than a bug or a refusal)."""
+    if isinstance(exc, exceptions.ConnectorException):
+        exc = exc.__cause__ or exc
+    return isinstance(exc, psycopg.OperationalError | OSError)
+
+
+class Worker(worker.Worker):
+    """Procrastinate's worker, made to outlive its database.
+
+    Procrastinate's own stops (and the process exits 0) as soon as a side task fails, and
+    they fail at the first lost connection; a failed fetch ends its run. Here the database
+    going away is waited out, with back-off, by every part: fetching, heartbeats, the
+    periodic deferrer, and storing a finished job's outcome. Notifications come through the
+    process's one `Listener` (which reconnects, and drains the pools when the server goes
+    away); its reconnect triggers a fetch, since jobs deferred meanwhile were not announced.
+    """
+
+    def __init__(self, *args: Any, database_url: str, **kwargs: Any) -> None:
+        kwargs["listen_notify"] = False  # the process's Listener instead (`_listen`)
+        super().__init__(*args, **kwargs)
+        self.listener = Listener(database_url)
+        self.failure: BaseException | None = None
+        self._fetch_failures = 0
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await super().run()  # type: ignore[no-untyped-call]
+                return
+            except Exception as exc:
+                # Only a database that is not up yet is waited for; once the worker has
+                # registered, its own shutdown has run and the failure is reported.
+                if not is_outage(exc) or self.run_task is not None:
+                    raise
+                failures += 1
+                logger.warning("database unavailable at start, retrying: %s", exc_name(exc))
+                await asyncio.sleep(backoff(failures, cap=5))
+
+    def _start_side_tasks(self) -> list[asyncio.Task[Any]]:
+        return [
+            *super()._start_side_tasks(),
+            asyncio.create_task(self._listen(), name="listener"),
+        ]
+
+    async def _monitor_side_tasks(self, side_tasks: list[asyncio.Task[Any]]) -> None:
+        done, _ = await asyncio.wait(side_tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                self.failure = exc
+        await super()._monitor_side_tasks(side_tasks)
+
+    async def _listen(self) -> None:
+        channels = list(manager.get_channel_for_queues(self.queues))
+        for channel in channels:
+            self.listener.subscribe(channel, self._notified)
+        self.listener.on_reconnect(self._new_job_event.set)
+        await self.listener.start(channels)
+        try:
+            await asyncio.Future()  # until cancelled by the shutdown
+        finally:
+            await self.listener.stop()
+
+    def _notified(self, payload: str) -> None:
+        notification = json.loads(payload)
+        if notification["type"] == "job_inserted":
+            self._new_job_event.set()
+        elif notification["type"] == "abort_job_requested":
+            self._handle_abort_jobs_requested([notification["job_id"]])
+
+    async def _update_heartbeat(self) -> None:
+        failures = 0
+        while True:
+            # After a failure, sooner: a worker silent too long has its jobs taken from it.
+            await asyncio.sleep(
+                backoff(failures, cap=self.update_heartbeat_interval)
+                if failures
+                else self.update_heartbeat_interval
+            )
+            try:
+                await self._beat()
+                failures = 0
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                failures += 1
+                logger.warning("heartbeat failed, retrying: %s", exc_name(exc))
+
+    async def _beat(self) -> None:
+        assert self.worker_id is not None
+        rows = await self.app.connector.execute_query_all_async(
+            "UPDATE procrastinate_workers SET last_heartbeat = now()"
+            " WHERE id = %(worker_id)s RETURNING id",
+            worker_id=self.worker_id,
+        )
+        if not rows:
+            # Silent past WORKER_STALLED_AFTER (a long outage): another worker pruned this one
+            # and retries its running jobs. Register again, or no job could be fetched.
+            logger.warning("worker %s was pruned as stalled; registering again", self.worker_id)
+            self.worker_id = await self.app.job_manager.register_worker()
+
+    async def _periodic_deferrer(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await super()._periodic_deferrer()  # type: ignore[no-untyped-call]
+                return
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                failures += 1
+                logger.warning("periodic deferrer failed, retrying: %s", exc_name(exc))
+                await asyncio.sleep(backoff(failures))
+
+    async def _fetch_and_process_jobs(self) -> None:
+        try:
+            await super()._fetch_and_process_jobs()  # type: ignore[no-untyped-call]
+            self._fetch_failures = 0
+        except exceptions.ConnectorException as exc:
+            if isinstance(exc.__cause__, psycopg.errors.ForeignKeyViolation):
+                await self._beat()  # pruned as stalled: registers again
+            elif not is_outage(exc):
+                raise
+            self._fetch_failures += 1
+            logger.warning("fetching jobs failed, retrying: %s", exc_name(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_event.wait(), backoff(self._fetch_failures))
+            self._new_job_event.set()  # try again now, not at the next poll
+
+    async def _persist_job_status(self, *args: Any, **kwargs: Any) -> None:
+        """Store a finished job's outcome, waiting for the database if it is away; while the
+        worker stops, for at most its shutdown grace (then the job is recovered as stalled)."""
+        loop = asyncio.get_running_loop()
+        failures = 0
+        deadline: float | None = None
+        while True:
+            try:
+                await super()._persist_job_status(*args, **kwargs)
+                return
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                if self._stop_event.is_set():
+                    deadline = deadline or loop.time() + (self.shutdown_graceful_timeout or 0)
+                    if loop.time() >= deadline:
+                        raise
+                failures += 1
+                logger.warning("storing a job's outcome failed, retrying: %s", exc_name(exc))
+                await asyncio.sleep(backoff(failures))
+
+
+def exc_name(exc: BaseException) -> str:
+    cause = exc.__cause__ if isinstance(exc, exceptions.ConnectorException) else None
+    return (cause or exc).__class__.__name__
+
+
 async def run_worker(settings: WorkerSettings, *, install_signal_handlers: bool = True) -> None:
+    """Run the worker until SIGTERM; raises WorkerFailed if it stopped on a failure."""
     for module in filter(None, (p.strip() for p in settings.import_paths.split(","))):
         importlib.import_module(module)
     schedule_periodic(settings)
@@ -87,11 +261,18 @@ async def run_worker(settings: WorkerSettings, *, install_signal_handlers: bool 
     try:
         async with queue.opened(settings.database_url, max_size=settings.concurrency + 2) as app:
             logger.info("worker starting", extra={"concurrency": settings.concurrency})
-            await app.run_worker_async(**options)
+            runner = Worker(app=app, database_url=settings.database_url, **options)
+            await runner.run()
+            if runner.failure is not None:
+                raise WorkerFailed(f"stopped: {runner.failure!r}") from runner.failure
     finally:
         await engine.dispose()
 
 
 def main(settings: WorkerSettings) -> None:
     configure_logging(settings.log_level)
-    asyncio.run(run_worker(settings))
+    try:
+        asyncio.run(run_worker(settings))
+    except WorkerFailed as exc:
+        logger.error("worker failed", exc_info=exc)
+        raise SystemExit(1) from exc

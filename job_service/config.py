@@ -19,3 +19,7 @@ class Settings(ServiceSettings):
     sse_watch_seconds: float = Field(default=60, gt=0)
     # Job metrics (by kind and status, queue depth, ages, durations) are read this often.
     metrics_refresh_seconds: float = Field(default=15, gt=0)
+    # /readyz is 503 while no worker's heartbeat is this recent (jobs would only pile up),
+    # unless JOBS_READY_WITHOUT_WORKERS=true (workers deployed apart, started later).
+    ready_without_workers: bool = False
+    worker_heartbeat_fresh_seconds: float = Field(default=10, gt=0)

@@ -13,7 +13,9 @@ from prometheus_client.core import REGISTRY, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from job_service.config import Settings
 from shared import db, sql
+from shared.health import NotReady, ReadinessCheck
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,21 @@ class JobCollector(Collector):
 # One per process, registered once: the registry is global, apps may be many (tests).
 collector = JobCollector()
 REGISTRY.register(collector)
+
+
+def worker_readiness(settings: Settings) -> ReadinessCheck:
+    """Readiness: some worker's heartbeat is fresh (JOBS_WORKER_HEARTBEAT_FRESH_SECONDS),
+    unless JOBS_READY_WITHOUT_WORKERS."""
+
+    async def check(engine: AsyncEngine) -> dict[str, Any]:
+        report = await worker_heartbeat(engine)
+        age = report["worker_heartbeat_age_seconds"]
+        fresh = settings.worker_heartbeat_fresh_seconds
+        if not settings.ready_without_workers and (age is None or age > fresh):
+            raise NotReady(f"no worker heartbeat in the last {fresh:g} s")
+        return report
+
+    return check
 
 
 async def worker_heartbeat(engine: AsyncEngine) -> dict[str, Any]:

@@ -5,6 +5,7 @@ settings (`WORKER_RECOVER_CRON`, `WORKER_PRUNE_CRON`) and passes their limits in
 context. `noop` is a job that does nothing, for benchmarks and end-to-end checks.
 """
 
+import json
 import logging
 from typing import Any
 
@@ -48,6 +49,7 @@ async def recover_stalled(context: JobContext, timestamp: int) -> dict[str, int]
             continue
         try:
             await manager.retry_job(job)
+            await _announce_requeued(context, job)
             retried += 1
         except exceptions.UniqueViolation:
             await _give_up(context, job, "The job's worker stopped; a newer job replaces it.")
@@ -58,6 +60,18 @@ async def recover_stalled(context: JobContext, timestamp: int) -> dict[str, int]
     if retried or failed:
         logger.warning("recovered stalled jobs", extra={"retried": retried, "failed": failed})
     return {"retried": retried, "failed": failed}
+
+
+async def _announce_requeued(context: JobContext, job: Job) -> None:
+    """Wake the workers for a requeued job as for a new one: a retry is an UPDATE, which
+    Procrastinate's trigger does not announce, so the job would wait for the next poll."""
+    payload = json.dumps({"type": "job_inserted", "job_id": job.id})
+    async with context.app.connector.pool.connection() as conn:  # type: ignore[attr-defined]
+        await conn.execute(
+            "SELECT pg_notify('procrastinate_queue_v1#' || %s, %s),"
+            " pg_notify('procrastinate_any_queue_v1', %s)",
+            (job.queue, payload, payload),
+        )
 
 
 async def _give_up(context: JobContext, job: Job, message: str) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolClosed
 from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
-from shared.settings import ServiceSettings, sqlalchemy_url
+from shared.settings import ServiceSettings, plain_database_url, sqlalchemy_url
 
 
 class Base(DeclarativeBase):
@@ -26,16 +26,20 @@ class Base(DeclarativeBase):
 
 
 def create_engine(settings: ServiceSettings) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         sqlalchemy_url(settings.database_url),
         pool_size=settings.db_pool_size,
         # No overflow: connections beyond the pool would be opened and closed per request.
         max_overflow=0,
-        # A connection broken by a database restart is discarded when it fails; the
-        # request that meets it gets a 503 and the next one a fresh connection.
+        # No ping per checkout (a round trip per request): the process's LISTEN connection
+        # sees a restart at once and drains the pool (`drain_pools`).
         pool_pre_ping=False,
         pool_timeout=5,
+        # Error logs name the statement, never its values (emails, addresses, password hashes).
+        hide_parameters=True,
     )
+    _ENGINES[engine] = plain_database_url(settings.database_url)
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -67,9 +71,10 @@ def create_autocommit_pool(database_url: str, *, max_size: int, name: str) -> As
     Used where that matters: the queue (measured: Procrastinate's default connector pays 4 round
     trips per query, this 1), the session check and the dashboard (about half the CPU per
     request, bench/session.py and bench/dashboard.py). A connection that fails is discarded,
-    and a request that waits over 5 s for one gets a 503.
+    a request that waits over 5 s for one gets a 503, and after a server restart the pool is
+    drained (`drain_pools`) rather than checking every connection it lends.
     """
-    return AsyncConnectionPool(
+    pool: AsyncConnectionPool = AsyncConnectionPool(
         database_url,
         min_size=1,
         max_size=max_size,
@@ -80,6 +85,31 @@ def create_autocommit_pool(database_url: str, *, max_size: int, name: str) -> As
         open=False,
         name=name,
     )
+    _POOLS[pool] = plain_database_url(database_url)
+    return pool
+
+
+# Every engine and autocommit pool of this process, with its database, for `drain_pools`.
+_ENGINES: "weakref.WeakKeyDictionary[AsyncEngine, str]" = weakref.WeakKeyDictionary()
+_POOLS: "weakref.WeakKeyDictionary[AsyncConnectionPool, str]" = weakref.WeakKeyDictionary()
+
+
+async def drain_pools(database_url: str) -> None:
+    """Drop the connections the process's pools of this database hold idle, when the server
+    went away (its LISTEN connection saw it): each would fail the next request that takes it.
+
+    The pools check nothing on checkout (a round trip per request); this runs once per
+    outage instead. An engine gets a fresh pool (connections in use are discarded when they
+    come back); a psycopg pool tests its idle connections and replaces the broken ones.
+    """
+    url = plain_database_url(database_url)
+    for engine, engine_url in list(_ENGINES.items()):
+        if engine_url == url:
+            await engine.dispose()
+    for pool, pool_url in list(_POOLS.items()):
+        if pool_url == url and not pool.closed:
+            with contextlib.suppress(PoolClosed):
+                await pool.check()
 
 
 async def _autocommit(connection: AsyncConnection) -> None:

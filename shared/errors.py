@@ -2,10 +2,12 @@
 
 import logging
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any, ClassVar
 
 import psycopg
 import psycopg_pool
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,6 +19,18 @@ from shared.logging import request_id_var
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+
+# Answered by every route of a service's API: a body over the limit (413), bad input (422), the
+# database out or its pools dry (503, Retry-After). Routes add their own (problem_responses).
+EVERY_ROUTE = (413, 422, 503)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries: each status answered as a problem+json document."""
+    return {
+        status: {"description": HTTPStatus(status).phrase, "content": {PROBLEM_JSON: {}}}
+        for status in statuses
+    }
 
 
 class AppError(Exception):
@@ -146,4 +160,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(psycopg.DataError, _data_error)
     app.add_exception_handler(psycopg.OperationalError, _outage)
     app.add_exception_handler(psycopg_pool.PoolTimeout, _outage)
+    # SQLAlchemy's pool exhausted (every connection busy for pool_timeout): overload, a 503.
+    app.add_exception_handler(sqlalchemy.exc.TimeoutError, _outage)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -60,6 +60,33 @@ class TestCrash:
         assert row["result"] == "done"
 
 
+class TestDatabaseOutage:
+    async def test_a_worker_whose_connections_are_cut_keeps_taking_jobs(
+        self, db_url: str, engine: AsyncEngine, worker_process: WorkerProcess, tmp_path: Path
+    ) -> None:
+        """Every connection of the worker cut (as a restart or a network cut would): the same
+        process reconnects by itself, finishes the job it was running and takes new ones."""
+        user_id = make_user(db_url)
+        worker = worker_process(PGAPPNAME="worker-to-cut")
+        go = tmp_path / "go"
+        running = await enqueue_id(engine, "test:wait_for_file", user_id, {"path": str(go)})
+        await eventually(
+            lambda: job_row(db_url, running)["progress_message"] == "waiting", what="waiting"
+        )
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            cut = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'worker-to-cut'"
+            ).fetchall()
+        assert cut
+        await asyncio.sleep(2)  # the job waits on; its outcome is stored after the cut
+        go.touch()
+        await wait_for_status(db_url, running, "succeeded")
+        later = await enqueue_id(engine, "test:steps", user_id, {})
+        await wait_for_status(db_url, later, "succeeded")
+        assert worker.poll() is None
+
+
 class TestShutdown:
     async def test_sigterm_lets_the_running_job_finish_takes_no_new_one_and_exits_0(
         self, db_url: str, engine: AsyncEngine, worker_process: WorkerProcess, tmp_path: Path
@@ -99,6 +126,30 @@ class TestRecovery:
             lost = await wait_for_status(db_url, stalled, "failed")
         assert lost["error_type"] == "WorkerLost"
         assert job_row(db_url, newer)["status"] == "queued"
+
+    async def test_a_job_whose_worker_died_too_often_fails_and_a_first_stall_is_retried(
+        self, db_url: str, engine: AsyncEngine
+    ) -> None:
+        """WORKER_MAX_RECOVERIES: a job on its last allowed run when its worker dies ends
+        failed as WorkerLost (a job that kills its worker must not loop forever); a job
+        stalled for the first time runs again."""
+        user_id = make_user(db_url)
+        doomed = await enqueue_id(engine, "test:steps", user_id, {})
+        lucky = await enqueue_id(engine, "test:steps", user_id, {})
+        with psycopg.connect(db_url) as conn:
+            # As if a worker fetched both and died; `doomed` had already been run once.
+            for job_id, attempts in ((doomed, 1), (lucky, 0)):
+                conn.execute(
+                    "UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL,"
+                    " attempts = %s WHERE id ="
+                    " (SELECT procrastinate_job_id FROM background_jobs WHERE id = %s)",
+                    (attempts, job_id),
+                )
+        async with running_worker(db_url, WORKER_MAX_RECOVERIES="2", **FAST):
+            lost = await wait_for_status(db_url, doomed, "failed")
+            await wait_for_status(db_url, lucky, "succeeded")
+        assert lost["error_type"] == "WorkerLost"
+        assert lost["error_message"] == "The job's worker stopped too many times."
 
     async def test_old_finished_jobs_are_pruned_and_recent_ones_kept(
         self, db_url: str, engine: AsyncEngine
