@@ -5,7 +5,7 @@ TOOLS_UV := .tools/uv/bin/uv
 UV ?= $(or $(shell command -v uv),$(TOOLS_UV))
 .DEFAULT_GOAL := help
 
-.PHONY: help install tools dev test lint format schema web web-types e2e bench-web
+.PHONY: help install tools dev test lint format schema web web-types e2e bench-web soak
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,3 +49,6 @@ e2e: install tools ## only the browser tests (tests/e2e: Chromium at /usr/bin/ch
 
 bench-web: install tools ## FCP and time to interactive of /dashboard in Chromium, 20 loads
 	$(UV) run --frozen python bench/web.py
+
+soak: install ## 60 s of 20 virtual users on the stack as processes: 5xx, p50/p99, connections, RSS
+	$(UV) run --frozen python bench/soak.py
