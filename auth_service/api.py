@@ -26,9 +26,16 @@ from auth_service.schemas import (
 )
 from auth_service.session_cache import SessionCache
 from shared.db import SessionDep
+from shared.errors import EVERY_ROUTE, problem_responses
 
 # Every unsafe route of the router goes through the CSRF check; it cannot be forgotten.
-router = APIRouter(prefix="/v1", tags=["auth"], dependencies=[Depends(csrf.protect)])
+# Unsafe routes also answer 403 (cross-site) and 415 (not JSON): csrf.protect.
+router = APIRouter(
+    prefix="/v1",
+    tags=["auth"],
+    dependencies=[Depends(csrf.protect)],
+    responses=problem_responses(*EVERY_ROUTE),
+)
 # Routes no browser cookie is involved in, so outside the CSRF check.
 well_known = APIRouter(tags=["auth"])
 
@@ -130,7 +137,9 @@ def _json(body: SessionRead, status_code: int = 200) -> Response:
     )
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/users", status_code=status.HTTP_201_CREATED, responses=problem_responses(403, 415, 429)
+)
 async def register(
     body: UserCreate,
     request: Request,
@@ -153,7 +162,9 @@ async def register(
     return RegistrationRead(email=body.email)
 
 
-@router.post("/session", response_model=SessionRead)
+@router.post(
+    "/session", response_model=SessionRead, responses=problem_responses(401, 403, 415, 429)
+)
 async def login(
     body: LoginRequest,
     request: Request,
@@ -193,7 +204,7 @@ async def login(
     return response
 
 
-@router.get("/session", response_model=SessionRead)
+@router.get("/session", response_model=SessionRead, responses=problem_responses(401))
 async def read_session(request: Request) -> Response:
     """The current user, session and a fresh passport (from the cookie, or a legacy bearer)."""
     # Every page view calls this: no request transaction (see service.authenticate), and the
@@ -215,7 +226,9 @@ async def read_session(request: Request) -> Response:
     return _json(_session_read(request, current, now=now, settings=settings))
 
 
-@router.delete("/session", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/session", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(403, 415)
+)
 async def logout(
     request: Request, session: SessionDep, settings: SettingsDep, now: NowDep, cache: CacheDep
 ) -> Response:
@@ -227,7 +240,9 @@ async def logout(
     return response
 
 
-@router.post("/session/exchange", response_model=SessionRead)
+@router.post(
+    "/session/exchange", response_model=SessionRead, responses=problem_responses(401, 403, 415)
+)
 async def exchange(
     request: Request,
     current: CurrentSession,
@@ -259,7 +274,9 @@ async def exchange(
     return response
 
 
-@router.put("/users/me/password", response_model=SessionRead)
+@router.put(
+    "/users/me/password", response_model=SessionRead, responses=problem_responses(401, 403, 415)
+)
 async def change_password(
     body: PasswordChange,
     request: Request,
@@ -295,7 +312,7 @@ async def change_password(
     return response
 
 
-@router.get("/sessions")
+@router.get("/sessions", responses=problem_responses(401))
 async def list_sessions(
     current: CurrentSession, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> list[DeviceRead]:
@@ -311,7 +328,11 @@ async def list_sessions(
     ]
 
 
-@router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 403, 415, 404),
+)
 async def revoke_session(
     session_id: uuid.UUID,
     current: CurrentSession,
@@ -331,7 +352,7 @@ async def revoke_session(
     )
 
 
-@router.delete("/sessions")
+@router.delete("/sessions", responses=problem_responses(401, 403, 415))
 async def revoke_other_sessions(
     current: CurrentSession,
     session: SessionDep,
@@ -359,7 +380,7 @@ async def jwks(request: Request) -> Response:
 
 @well_known.post(
     "/v1/service-token",
-    responses={401: {"description": "Invalid client credentials"}},
+    responses=problem_responses(401, 413, 422),  # 401: invalid client credentials
 )
 async def service_token(
     body: service_tokens.ServiceTokenRequest, request: Request, settings: SettingsDep, now: NowDep

@@ -11,11 +11,12 @@ from psycopg_pool import AsyncConnectionPool
 from demo_service import reads, service
 from demo_service.schemas import DashboardRead, DemoRead, MetricsRead, PlatformRead
 from shared.db import SessionDep
-from shared.errors import PROBLEM_JSON
+from shared.errors import EVERY_ROUTE, problem_responses
 from shared.passport import CurrentPassport
 from shared.validation import Id
 
-router = APIRouter(prefix="/v1", tags=["demo"])
+# Every route wants a passport (401).
+router = APIRouter(prefix="/v1", tags=["demo"], responses=problem_responses(*EVERY_ROUTE, 401))
 
 
 @asynccontextmanager
@@ -36,8 +37,9 @@ class JSONText(Response):
     media_type = "application/json"
 
 
-def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"content": {PROBLEM_JSON: {}}} for status in statuses}
+def _operation_answers(model: type[Any]) -> dict[int | str, dict[str, Any]]:
+    """An operation's answers besides its 202: 200 already there, 404, 409 the other one runs."""
+    return {200: {"model": model, "description": "Already there"}, **problem_responses(404, 409)}
 
 
 def _accepted_unless(response: Response, status: str, done: str) -> None:
@@ -45,13 +47,13 @@ def _accepted_unless(response: Response, status: str, done: str) -> None:
     response.status_code = 200 if status == done else 202
 
 
-@router.get("/demo", responses=_problems(401, 404))
+@router.get("/demo", responses=problem_responses(404))
 async def get_demo(passport: CurrentPassport, session: SessionDep) -> DemoRead:
     """Demo mode: its status, its current job and the last error."""
     return await service.get_demo(session, user_id=passport.user_id)
 
 
-@router.post("/demo/enable", status_code=202, responses=_problems(401, 404, 409))
+@router.post("/demo/enable", status_code=202, responses=_operation_answers(DemoRead))
 async def enable_demo(
     passport: CurrentPassport, session: SessionDep, response: Response
 ) -> DemoRead:
@@ -61,7 +63,7 @@ async def enable_demo(
     return demo
 
 
-@router.post("/demo/disable", status_code=202, responses=_problems(401, 404, 409))
+@router.post("/demo/disable", status_code=202, responses=_operation_answers(DemoRead))
 async def disable_demo(
     passport: CurrentPassport, session: SessionDep, response: Response
 ) -> DemoRead:
@@ -71,14 +73,14 @@ async def disable_demo(
     return demo
 
 
-@router.get("/platforms", responses=_problems(401))
+@router.get("/platforms")
 async def list_platforms(passport: CurrentPassport, session: SessionDep) -> list[PlatformRead]:
     """My ad platforms with their connection status and current job."""
     return await service.list_platforms(session, user_id=passport.user_id)
 
 
 @router.post(
-    "/platforms/{platform_id}/connect", status_code=202, responses=_problems(401, 404, 409)
+    "/platforms/{platform_id}/connect", status_code=202, responses=_operation_answers(PlatformRead)
 )
 async def connect_platform(
     platform_id: Id, passport: CurrentPassport, session: SessionDep, response: Response
@@ -92,7 +94,9 @@ async def connect_platform(
 
 
 @router.post(
-    "/platforms/{platform_id}/disconnect", status_code=202, responses=_problems(401, 404, 409)
+    "/platforms/{platform_id}/disconnect",
+    status_code=202,
+    responses=_operation_answers(PlatformRead),
 )
 async def disconnect_platform(
     platform_id: Id, passport: CurrentPassport, session: SessionDep, response: Response
@@ -107,7 +111,7 @@ async def disconnect_platform(
 
 @router.get(
     "/metrics",
-    responses={200: {"model": MetricsRead}, **_problems(401, 422)},
+    responses={200: {"model": MetricsRead}},
 )
 async def get_metrics(
     passport: CurrentPassport,
@@ -122,7 +126,7 @@ async def get_metrics(
 
 @router.get(
     "/dashboard",
-    responses={200: {"model": DashboardRead}, **_problems(401, 404)},
+    responses={200: {"model": DashboardRead}, **problem_responses(404)},
 )
 async def get_dashboard(passport: CurrentPassport, request: Request) -> JSONText:
     """Everything the dashboard shows, in one call: user, demo, platforms, metrics, jobs."""

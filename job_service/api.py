@@ -11,14 +11,18 @@ from job_service import service, streams
 from job_service.config import Settings
 from job_service.schemas import JobCreate, JobList, StatusFilter
 from shared.db import SessionDep
+from shared.errors import EVERY_ROUTE, PROBLEM_JSON, problem_responses
 from shared.jobs import JobRead
 from shared.passport import CurrentPassport, service_route
 
-router = APIRouter(prefix="/v1", tags=["jobs"])
+router = APIRouter(prefix="/v1", tags=["jobs"], responses=problem_responses(*EVERY_ROUTE, 401))
 # Internal callers: a service passport granting `jobs:enqueue` (POST /v1/service-token on
 # auth_service), checked before the body is read.
 internal_router = APIRouter(
-    prefix="/internal/v1", tags=["internal"], route_class=service_route("jobs:enqueue")
+    prefix="/internal/v1",
+    tags=["internal"],
+    route_class=service_route("jobs:enqueue"),
+    responses=problem_responses(*EVERY_ROUTE),
 )
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -33,14 +37,17 @@ async def list_jobs(
     return JobList(items=[JobRead.of(job) for job in jobs])
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", responses=problem_responses(404))
 async def get_job(job_id: uuid.UUID, session: SessionDep, passport: CurrentPassport) -> JobRead:
     """One of my jobs, with its progress, result or error."""
     job = await service.get_job_or_raise(session, job_id=job_id, user_id=passport.user_id)
     return JobRead.of(job)
 
 
-@router.get("/jobs/{job_id}/status", responses={304: {"description": "Not modified"}})
+@router.get(
+    "/jobs/{job_id}/status",
+    responses={304: {"description": "Not modified"}, **problem_responses(404)},
+)
 async def get_job_status(
     job_id: uuid.UUID,
     session: SessionDep,
@@ -59,7 +66,10 @@ async def get_job_status(
     return Response(body, media_type="application/json", headers=headers)
 
 
-@router.post("/jobs/{job_id}/cancel", responses={202: {"description": "Abort requested"}})
+@router.post(
+    "/jobs/{job_id}/cancel",
+    responses={202: {"description": "Abort requested"}, **problem_responses(404, 409)},
+)
 async def cancel_job(
     job_id: uuid.UUID, session: SessionDep, passport: CurrentPassport, response: Response
 ) -> JobRead:
@@ -70,14 +80,16 @@ async def cancel_job(
     return JobRead.of(job)
 
 
-@router.post("/jobs/{job_id}/retry", status_code=202)
+@router.post("/jobs/{job_id}/retry", status_code=202, responses=problem_responses(404, 409))
 async def retry_job(job_id: uuid.UUID, session: SessionDep, passport: CurrentPassport) -> JobRead:
     """Run my failed or cancelled job again (409 otherwise)."""
     job = await service.retry_job(session, job_id=job_id, user_id=passport.user_id)
     return JobRead.of(job)
 
 
-@router.get("/jobs/{job_id}/events", response_class=StreamingResponse)
+@router.get(
+    "/jobs/{job_id}/events", response_class=StreamingResponse, responses=problem_responses(404)
+)
 async def job_events(
     job_id: uuid.UUID,
     request: Request,
@@ -122,10 +134,16 @@ async def user_events(
     "/jobs",
     status_code=202,
     responses={
-        401: {"description": "No valid service passport"},
-        403: {"description": "The service passport does not grant `jobs:enqueue`"},
-        413: {"description": "The body is over the limit"},
-        422: {"description": "Invalid body, unknown kind or unknown user"},
+        401: {"description": "No valid service passport", "content": {PROBLEM_JSON: {}}},
+        403: {
+            "description": "The service passport does not grant `jobs:enqueue`",
+            "content": {PROBLEM_JSON: {}},
+        },
+        413: {"description": "The body is over the limit", "content": {PROBLEM_JSON: {}}},
+        422: {
+            "description": "Invalid body, unknown kind or unknown user",
+            "content": {PROBLEM_JSON: {}},
+        },
     },
 )
 async def enqueue_job(body: JobCreate, session: SessionDep) -> JobRead:

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.errors import problem
+from shared.errors import problem, problem_responses
 
 # The Alembic revision this code is written for. The code states what it needs and deploy's
 # migrations provide it (a new revision moves this line; tests/deploy/test_schema.py fails
@@ -39,7 +39,7 @@ def health_router(*extra_checks: ReadinessCheck) -> APIRouter:
         """The process is alive."""
         return {"status": "ok"}
 
-    @router.get("/readyz", response_model=None)
+    @router.get("/readyz", response_model=None, responses=problem_responses(503))
     async def readyz(request: Request) -> JSONResponse | dict[str, Any]:
         """The database is reachable and migrated to this code's head; 503 otherwise."""
         engine: AsyncEngine = request.app.state.engine
