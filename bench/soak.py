@@ -47,6 +47,8 @@ class Figures:
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.codes: Counter[int] = Counter()
         self.errors: list[str] = []
+        # Answers other than success and the expected 409 (busy), by route: 429s, 503s.
+        self.refusals: Counter[tuple[str, int]] = Counter()
 
 
 async def request(
@@ -65,6 +67,8 @@ async def request(
         return None
     figures.latency[route].append(time.perf_counter() - started)
     figures.codes[response.status_code] += 1
+    if response.status_code >= 400 and response.status_code not in (404, 409):
+        figures.refusals[route, response.status_code] += 1
     if response.status_code >= 500:
         figures.errors.append(f"{route}: {response.status_code} {response.text[:120]}")
     return response
@@ -181,6 +185,8 @@ async def soak(users: int, seconds: float) -> int:
         f"requests  {total}  ({total / seconds:.0f}/s)  5xx {five_xx}  errors {len(figures.errors)}"
     )
     print(f"statuses  {dict(sorted(figures.codes.items()))}")
+    for (route, code), n in sorted(figures.refusals.items()):
+        print(f"  {code} x{n} on {route}")
     print(f"{'route':<28} {'n':>6} {'p50 ms':>8} {'p99 ms':>8}")
     for route, values in sorted(figures.latency.items()):
         p50, p99 = statistics.median(values) * 1000, percentile(values, 0.99) * 1000

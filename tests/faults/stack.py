@@ -220,7 +220,13 @@ class User:
         self.stack = stack
         self.id = user_id
         self.email = email
-        self.http = httpx.AsyncClient(timeout=30, headers={"Origin": ORIGIN})
+        self.http = httpx.AsyncClient(
+            timeout=30,
+            headers={"Origin": ORIGIN},
+            # Idle connections dropped before uvicorn's keep-alive (5 s) closes them: reusing
+            # one the server is closing would be the client's own error, not the stack's.
+            limits=httpx.Limits(keepalive_expiry=2),
+        )
         self.passport = ""
 
     async def close(self) -> None:
