@@ -34,17 +34,27 @@ def migration_head() -> str:
     return head
 
 
-async def check_schema(engine: AsyncEngine) -> dict[str, Any]:
-    async with engine.connect() as conn:
-        current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-    head = migration_head()
-    if current != head:
-        raise NotReady(f"database schema is at {current}, this code needs {head}")
-    return {"schema": current}
+def schema_check(process: str) -> ReadinessCheck:
+    """Ready on any revision this release's `process` runs on (deploy/release.py): from its
+    oldest to the newest this code knows, so old and new pods serve side by side."""
+    from deploy import release
+
+    async def check_schema(engine: AsyncEngine) -> dict[str, Any]:
+        async with engine.connect() as conn:
+            current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        window = release.runs_on(process)
+        if current not in window:
+            raise NotReady(
+                f"database schema is at {current}, this code runs on {window[0]} to {window[-1]}"
+            )
+        return {"schema": current}
+
+    return check_schema
 
 
-def health_router(*extra_checks: ReadinessCheck) -> APIRouter:
+def health_router(*extra_checks: ReadinessCheck, process: str = "") -> APIRouter:
     router = APIRouter(tags=["health"])
+    check_schema = schema_check(process)
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -53,7 +63,7 @@ def health_router(*extra_checks: ReadinessCheck) -> APIRouter:
 
     @router.get("/readyz", response_model=None)
     async def readyz(request: Request) -> JSONResponse | dict[str, Any]:
-        """The database is reachable and migrated to this code's head; 503 otherwise."""
+        """The database is reachable and at a schema revision this code runs on; else 503."""
         engine: AsyncEngine = request.app.state.engine
         report: dict[str, Any] = {"status": "ready"}
         try:

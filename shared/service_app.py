@@ -57,7 +57,7 @@ def create_service_app(
     app = FastAPI(title=title, lifespan=app_lifespan)
     app.state.settings = settings
     install_error_handlers(app)
-    app.include_router(health_router(*readiness_checks))
+    app.include_router(health_router(*readiness_checks, process=name))
     app.include_router(metrics.router)
     for router in routers:
         app.include_router(router)
