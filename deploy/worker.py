@@ -17,6 +17,7 @@ from pydantic import Field
 import auth_service.tasks
 import demo_service.tasks
 import job_service.tasks
+from deploy import worker_health
 from shared import db, jobs, queue
 from shared.logging import configure_logging
 from shared.settings import ServiceSettings
@@ -49,6 +50,9 @@ class WorkerSettings(ServiceSettings):
     queues: str = Field(default="", validation_alias="WORKER_QUEUES")
     # Extra modules whose blueprints to run, comma-separated (tests' and plugins' tasks).
     import_paths: str = Field(default="", validation_alias="WORKER_IMPORT_PATHS")
+    # /healthz and /readyz for Kubernetes' probes on this port (deploy/worker_health.py); 0: off.
+    health_port: int = Field(default=0, ge=0, validation_alias="WORKER_HEALTH_PORT")
+    health_host: str = Field(default="127.0.0.1", validation_alias="WORKER_HEALTH_HOST")
 
 
 def schedule_periodic(settings: WorkerSettings) -> None:
@@ -92,7 +96,8 @@ async def run_worker(settings: WorkerSettings, *, install_signal_handlers: bool 
     try:
         async with queue.opened(settings.database_url, max_size=settings.concurrency + 2) as app:
             logger.info("worker starting", extra={"concurrency": settings.concurrency})
-            await app.run_worker_async(**options)
+            async with worker_health.serving(settings.health_host, settings.health_port, app):
+                await app.run_worker_async(**options)
     finally:
         await engine.dispose()
 
