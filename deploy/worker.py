@@ -94,7 +94,9 @@ async def run_worker(settings: WorkerSettings, *, install_signal_handlers: bool 
     if queues := [q.strip() for q in settings.queues.split(",") if q.strip()]:
         options["queues"] = queues
     try:
-        async with queue.opened(settings.database_url, max_size=settings.concurrency + 2) as app:
+        # Procrastinate LISTENs on a connection made from its pool's URL, so the queue's pool
+        # goes where LISTEN may go; the tasks' sessions (the engine) use DATABASE_URL.
+        async with queue.opened(settings.listen_url, max_size=settings.concurrency + 2) as app:
             logger.info("worker starting", extra={"concurrency": settings.concurrency})
             async with worker_health.serving(settings.health_host, settings.health_port, app):
                 await app.run_worker_async(**options)

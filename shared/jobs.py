@@ -279,12 +279,26 @@ def job_middleware(
         if result is not None:
             async with _pool(context).connection() as conn:
                 await conn.execute(
-                    "UPDATE background_jobs SET result = %s WHERE procrastinate_job_id = %s",
-                    (Jsonb(result, dumps=_dumps), context.job.id),
+                    "UPDATE background_jobs SET result = %s WHERE procrastinate_job_id = %s"
+                    + _STILL_OURS,
+                    (Jsonb(result, dumps=_dumps), context.job.id, *_ours(context)),
                 )
         return result
 
     return run_job
+
+
+# A worker cut off from the database while its job was recovered and run elsewhere may come
+# back and finish its own copy: what it writes then must not replace the other run's outcome
+# (tests/deploy/test_hosts.py). The job is still ours while it runs under our worker id.
+_STILL_OURS = (
+    " AND EXISTS (SELECT 1 FROM procrastinate_jobs"
+    " WHERE id = %s AND status = 'doing' AND worker_id IS NOT DISTINCT FROM %s)"
+)
+
+
+def _ours(context: JobContext) -> tuple[int | None, int | None]:
+    return context.job.id, context.job.worker_id
 
 
 def _dumps(value: Any) -> str:
@@ -296,8 +310,8 @@ async def _record_error(context: JobContext, error_type: str, message: str) -> N
         async with _pool(context).connection() as conn:
             await conn.execute(
                 "UPDATE background_jobs SET error_type = %s, error_message = %s"
-                " WHERE procrastinate_job_id = %s",
-                (error_type, message[:ERROR_MESSAGE_LIMIT], context.job.id),
+                " WHERE procrastinate_job_id = %s" + _STILL_OURS,
+                (error_type, message[:ERROR_MESSAGE_LIMIT], context.job.id, *_ours(context)),
             )
     except Exception:
         # The job's own failure is what matters; Procrastinate still records its status.

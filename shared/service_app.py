@@ -36,7 +36,7 @@ def create_service_app(
         engine = db.create_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = db.create_sessionmaker(engine)
-        app.state.listener = Listener(settings.database_url)
+        app.state.listener = Listener(settings.listen_url)
         try:
             if verify_passports:
                 app.state.passport_verifier = await passport.start_verifier(

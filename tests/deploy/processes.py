@@ -88,11 +88,12 @@ class Processes:
             assert process.poll() is None, f"{process.args} exited with {process.returncode}"
 
 
-def wait_for_status(url: str, status: int, processes: Processes, timeout: float = 60) -> None:
-    """Poll `url` until it answers `status`, while the processes stay up."""
+def wait_for_status(url: str, status: int, processes: Processes, timeout: float = 120) -> None:
+    """Poll `url` until it answers `status`, while the processes stay up (generous: on a
+    loaded 2-core machine, starting four Python processes takes tens of seconds)."""
     deadline = time.monotonic() + timeout
     last: object = None
-    with httpx.Client(timeout=2) as client:
+    with httpx.Client(timeout=5) as client:
         while time.monotonic() < deadline:
             processes.check_alive()
             try:

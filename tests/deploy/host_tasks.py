@@ -1,0 +1,27 @@
+"""A task for the multi-host test, registered as `hosts:hold`: it writes which host started
+it, then runs until the test lets it end. The worker imports it (WORKER_IMPORT_PATHS)."""
+
+import asyncio
+import os
+from pathlib import Path
+
+import procrastinate
+from procrastinate import JobContext
+
+from shared import jobs, queue
+
+blueprint = procrastinate.Blueprint()
+
+
+@jobs.task(blueprint, queue="hosts", timeout=120)
+async def hold(context: JobContext, *, log: str, release: str) -> str:
+    """Append `start <host>` to `log`, wait for `release` to exist, return the host."""
+    host = os.environ["PGSTACK_TEST_HOST"]
+    with Path(log).open("a") as file:
+        file.write(f"start {host}\n")
+    while not Path(release).exists():
+        await asyncio.sleep(0.05)
+    return host
+
+
+queue.app.add_tasks_from(blueprint, namespace="hosts")
