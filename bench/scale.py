@@ -7,8 +7,9 @@ databases. For each number of worker processes:
 1. drain: N no-op jobs enqueued beforehand (with their `background_jobs` rows), then the
    workers started; jobs/s between the first start and the last finish (procrastinate_events);
    during the drain: the machine's CPU use, the CPU time per job of the workers and of the
-   database's backends, commits per second (pg_stat_database), and what the backends wait
-   on (pg_stat_activity sampled every 20 ms), the NOTIFY queue's lock among them;
+   database's backends (and the workers' share of it), commits per second (pg_stat_database),
+   and what the backends wait on (pg_stat_activity sampled every 20 ms), the NOTIFY queue's
+   lock among them;
 2. latency from an enqueue's COMMIT returning to the task's code starting, one job at a time,
    the workers idle (every idle worker is woken by each NOTIFY).
 """
@@ -237,13 +238,17 @@ async def drain(
         done, seconds = row
         assert done == n, f"{done} of {n}"
         sampler.join()
-        cpu = sum(v - cpu_before.get(pid, 0.0) for pid, v in cpu_after.items())
+        worker_pids = {p.pid for p in processes}
+        used = {pid: v - cpu_before.get(pid, 0.0) for pid, v in cpu_after.items()}
+        cpu = sum(used.values())
+        cpu_workers = sum(v for pid, v in used.items() if pid in worker_pids)
         rate = done / float(seconds)
         # Jobs run from registration on, so a few commits before `commits_before` are missed.
         per_job = (commits(db_url) - commits_before) / n
         return {
             "jobs_per_s": round(rate, 1),
             "cpu_ms_per_job": round(cpu * 1000 / n, 2),
+            "of_which_workers_ms": round(cpu_workers * 1000 / n, 2),
             "machine_cpu_percent": machine_cpu,
             "commits_per_job": round(per_job, 2),
             "commits_per_s": round(per_job * rate, 1),

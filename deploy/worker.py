@@ -18,7 +18,7 @@ import auth_service.tasks
 import demo_service.tasks
 import job_service.tasks
 from deploy import worker_health
-from shared import db, jobs, queue
+from shared import connections, db, jobs, queue
 from shared.logging import configure_logging
 from shared.settings import ServiceSettings
 
@@ -73,6 +73,13 @@ async def run_worker(settings: WorkerSettings, *, install_signal_handlers: bool 
         importlib.import_module(module)
     schedule_periodic(settings)
     engine = db.create_engine(settings)
+    await connections.check_headroom(
+        engine,
+        "worker",
+        connections.budget(
+            "worker", pool_size=settings.db_pool_size, concurrency=settings.concurrency
+        ),
+    )
     context: dict[str, Any] = {
         "sessionmaker": db.create_sessionmaker(engine),
         "stalled_worker_seconds": settings.stalled_worker_seconds,

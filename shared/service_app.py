@@ -5,7 +5,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from shared import db, metrics, passport
+from shared import connections, db, metrics, passport
 from shared.errors import install_error_handlers
 from shared.health import ReadinessCheck, health_router
 from shared.listener import Listener
@@ -36,6 +36,9 @@ def create_service_app(
         engine = db.create_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = db.create_sessionmaker(engine)
+        await connections.check_headroom(
+            engine, name, connections.budget(name, pool_size=settings.db_pool_size)
+        )
         app.state.listener = Listener(settings.listen_url)
         try:
             if verify_passports:
