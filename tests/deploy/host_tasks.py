@@ -17,11 +17,16 @@ blueprint = procrastinate.Blueprint()
 async def hold(context: JobContext, *, log: str, release: str) -> str:
     """Append `start <host>` to `log`, wait for `release` to exist, return the host."""
     host = os.environ["PGSTACK_TEST_HOST"]
-    with Path(log).open("a") as file:
-        file.write(f"start {host}\n")
-    while not Path(release).exists():
+    await asyncio.to_thread(_append, log, f"start {host}\n")
+    # Polling: the signal comes from another process (the test), not from this loop.
+    while not await asyncio.to_thread(os.path.exists, release):  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     return host
+
+
+def _append(path: str, line: str) -> None:
+    with Path(path).open("a") as file:
+        file.write(line)
 
 
 queue.app.add_tasks_from(blueprint, namespace="hosts")

@@ -2,6 +2,7 @@
 Postgres on the bridge between them. Cutting the link of the host running a job hands the job
 to another host after WORKER_STALLED_AFTER; it ends once, and nothing is left running."""
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -128,7 +129,7 @@ async def test_a_job_on_a_cut_off_host_is_taken_up_by_another_and_ends_once(
     # The cut host comes back: its worker's copy of the job (which also saw `release`) cannot
     # end the job a second time.
     network.mend(cut)
-    time.sleep(3)
+    await asyncio.sleep(3)
     assert job_row(local, job.id) == ended
     assert starts(log) == [first, second]
 
