@@ -8,7 +8,7 @@ import httpx
 import psycopg
 import pytest
 
-from deploy import release
+from deploy import cli, migrate, release
 from tests.deploy.processes import Processes, base_env, pgstack, wait_for_status
 
 PASSWORD = "legacy password 1"
@@ -68,28 +68,36 @@ def log_in(client: httpx.Client, base: str, email: str, password: str) -> None:
     assert client.get(f"{base}/v1/session").status_code == 200
 
 
+def migrate_to(target: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """`pgstack migrate --to TARGET` (in this process, on DATABASE_URL); what it printed."""
+    cli.main(["migrate", "--to", target])
+    return capsys.readouterr().out
+
+
 class TestMigrateTo:
-    def test_expand_stops_before_the_contract_and_head_applies_it(self, empty_db_url: str) -> None:
+    def test_expand_stops_before_the_contract_and_head_applies_it(
+        self, empty_db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """`--to expand` on a legacy database applies every revision before the contract; a
         second `--to expand` changes nothing; `--to head` applies the rest."""
-        env = {"DATABASE_URL": empty_db_url}
-        assert pgstack("migrate", "--to", "0001_legacy_baseline", env=env).returncode == 0
-        expanded = pgstack("migrate", "--to", "expand", env=env)
-        assert expanded.returncode == 0, expanded.stderr
-        assert "at 0004_jobs" in expanded.stdout
-        assert "at 0004_jobs" in pgstack("migrate", "--to", "expand", env=env).stdout
-        contracted = pgstack("migrate", "--to", "head", env=env)
-        assert f"at {release.head()}" in contracted.stdout
+        monkeypatch.setenv("DATABASE_URL", empty_db_url)
+        migrate_to("0001_legacy_baseline", capsys)
+        assert "at 0004_jobs" in migrate_to("expand", capsys)
+        assert "at 0004_jobs" in migrate_to("expand", capsys)
+        assert f"at {release.head()}" in migrate_to("head", capsys)
         # With no contract left to apply, expand is the head.
-        assert f"at {release.head()}" in pgstack("migrate", "--to", "expand", env=env).stdout
+        assert f"at {release.head()}" in migrate_to("expand", capsys)
 
-    def test_an_unknown_revision_is_refused_with_the_known_ones(self, empty_db_url: str) -> None:
+    def test_an_unknown_revision_is_refused_with_the_known_ones(
+        self, empty_db_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """A typo in `--to` is a clear error naming the revisions, not a traceback."""
-        result = pgstack("migrate", "--to", "0042_nope", env={"DATABASE_URL": empty_db_url})
-        assert result.returncode == 1
-        assert "unknown revision '0042_nope'" in result.stderr
-        assert "0001_legacy_baseline" in result.stderr
-        assert "Traceback" not in result.stderr
+        monkeypatch.setenv("DATABASE_URL", empty_db_url)
+        with pytest.raises(SystemExit) as exited:
+            cli.main(["migrate", "--to", "0042_nope"])
+        message = str(exited.value.code)
+        assert "unknown revision '0042_nope'" in message
+        assert "0001_legacy_baseline" in message
 
 
 @pytest.mark.timeout(150)
@@ -100,12 +108,9 @@ def test_the_legacy_writers_and_the_new_services_share_the_expanded_schema_then_
     work on one database; demo pods (which need the post-contract schema) wait unready, and
     become ready, without a restart, once the contract is applied."""
     url = empty_db_url
-    assert (
-        pgstack("migrate", "--to", "0001_legacy_baseline", env={"DATABASE_URL": url}).returncode
-        == 0
-    )
+    migrate.migrate_to(url, "0001_legacy_baseline")
     legacy_signup(url, "old@example.com")
-    assert pgstack("migrate", "--to", "expand", env={"DATABASE_URL": url}).returncode == 0
+    assert migrate.migrate_to(url, "expand") == "0004_jobs"
 
     env = base_env(url)
     auth = processes.serve("auth", env)
@@ -135,7 +140,8 @@ def test_the_legacy_writers_and_the_new_services_share_the_expanded_schema_then_
     legacy_toggle(url, "old@example.com", on=False)
     assert statuses(url, "old@example.com") == ("disabled", "disconnected")
 
-    # Every old pod is gone: contract. The same new processes stay ready, demo becomes ready.
+    # Every old pod is gone: contract (the command a Job runs). The same new processes stay
+    # ready, demo becomes ready.
     contracted = pgstack("migrate", "--to", "head", env={"DATABASE_URL": url})
     assert contracted.returncode == 0, contracted.stderr
     wait_for_status(f"{demo}/readyz", 200, processes)
