@@ -26,7 +26,10 @@ async def _warm_up(app: FastAPI) -> AsyncIterator[None]:
     # GET /v1/session (every page view) runs on a pool of its own: plain psycopg, autocommit,
     # one round trip per check instead of BEGIN, SELECT, COMMIT through SQLAlchemy.
     pool = create_autocommit_pool(
-        settings.database_url, max_size=settings.db_pool_size, name="auth-sessions"
+        settings.database_url,
+        max_size=settings.db_pool_size,
+        name="auth-sessions",
+        prepared_statements=settings.db_prepared_statements,
     )
     await pool.open(wait=False)
     app.state.session_pool = pool

@@ -19,7 +19,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The hot one-statement reads (dashboard, metrics) skip the ORM: one round trip each.
         pool = create_autocommit_pool(
-            settings.database_url, max_size=settings.db_pool_size, name="demo-reads"
+            settings.database_url,
+            max_size=settings.db_pool_size,
+            name="demo-reads",
+            prepared_statements=settings.db_prepared_statements,
         )
         await pool.open(wait=False)  # a database still starting is a 503, not a crash
         app.state.read_pool = pool

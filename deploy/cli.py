@@ -13,7 +13,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="pgstack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("migrate", help="upgrade the database (DATABASE_URL) to the head")
+    migrate_cmd = commands.add_parser("migrate", help="migrate the database (DATABASE_URL)")
+    migrate_cmd.add_argument(
+        "--to",
+        default="head",
+        help="head (default), expand (before the next contract revision) or a revision id",
+    )
 
     serve = commands.add_parser("serve", help="serve one service over HTTP")
     serve.add_argument("service", choices=sorted(SERVICES))
@@ -38,7 +43,11 @@ def main(argv: list[str] | None = None) -> None:
         from deploy import migrate
         from shared.settings import ServiceSettings
 
-        migrate.upgrade(_settings(ServiceSettings).database_url)
+        try:
+            reached = migrate.migrate_to(_settings(ServiceSettings).database_url, args.to)
+        except ValueError as exc:
+            sys.exit(f"pgstack migrate: {exc}")
+        print(f"pgstack migrate: the database is at {reached}", flush=True)
     elif args.command == "serve":
         import uvicorn
 

@@ -33,3 +33,37 @@ def head() -> str:
     revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert revision is not None, "no migrations"
     return revision
+
+
+def current_revision(database_url: str) -> str | None:
+    """The revision the database is at; None for a database never migrated."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        exists = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()
+        if not (exists and exists[0]):
+            return None
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return row[0] if row else None
+
+
+def migrate_to(database_url: str, target: str) -> str:
+    """`pgstack migrate --to expand|head|<revision>`: upgrade (or downgrade, for an older
+    revision id) to the target and return the revision reached."""
+    from deploy import release
+
+    current = current_revision(database_url)
+    history = release.history()
+    if current is not None and current not in history:
+        raise ValueError(f"the database is at {current}, a revision this release does not know")
+    if target == "expand":
+        target = release.expand_target(current)
+    elif target == "head":
+        target = head()
+    if target not in history:
+        raise ValueError(f"unknown revision {target!r}; this release knows {', '.join(history)}")
+    if current is not None and history.index(target) < history.index(current):
+        downgrade(database_url, target)
+    else:
+        upgrade(database_url, target)
+    return target

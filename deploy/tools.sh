@@ -17,6 +17,9 @@ UV_VERSION=0.13.8
 PACKAGES=(
     "dev  | postgresql | command -v initdb || compgen -G '/usr/lib/postgresql/*/bin/initdb'"
     "test | chromium   | command -v chromium"
+    "test | pgbouncer  | command -v pgbouncer || test -x /usr/sbin/pgbouncer"
+    "test | docker-compose | command -v docker-compose"
+    "test | iproute2   | command -v ip"
 )
 
 fetch_uv() {

@@ -23,8 +23,11 @@ from procrastinate.app import WorkerOptions
 from procrastinate.periodic import PeriodicTask
 from pydantic import Field
 
-from deploy import tasks  # noqa: F401  (the import registers every service's tasks)
-from shared import db, jobs, queue
+from deploy import (
+    tasks,  # noqa: F401  (the import registers every service's tasks)
+    worker_health,
+)
+from shared import connections, db, jobs, queue
 from shared.listener import Listener, backoff
 from shared.logging import configure_logging
 from shared.settings import ServiceSettings
@@ -56,6 +59,9 @@ class WorkerSettings(ServiceSettings):
     queues: str = Field(default="", validation_alias="WORKER_QUEUES")
     # Extra modules whose blueprints to run, comma-separated (tests' and plugins' tasks).
     import_paths: str = Field(default="", validation_alias="WORKER_IMPORT_PATHS")
+    # /healthz and /readyz for Kubernetes' probes on this port (deploy/worker_health.py); 0: off.
+    health_port: int = Field(default=0, ge=0, validation_alias="WORKER_HEALTH_PORT")
+    health_host: str = Field(default="127.0.0.1", validation_alias="WORKER_HEALTH_HOST")
 
 
 def schedule_periodic(settings: WorkerSettings) -> None:
@@ -238,6 +244,13 @@ async def run_worker(settings: WorkerSettings, *, install_signal_handlers: bool 
         importlib.import_module(module)
     schedule_periodic(settings)
     engine = db.create_engine(settings)
+    await connections.check_headroom(
+        engine,
+        "worker",
+        connections.budget(
+            "worker", pool_size=settings.db_pool_size, concurrency=settings.concurrency
+        ),
+    )
     context: dict[str, Any] = {
         "sessionmaker": db.create_sessionmaker(engine),
         "stalled_worker_seconds": settings.stalled_worker_seconds,
@@ -259,10 +272,13 @@ async def run_worker(settings: WorkerSettings, *, install_signal_handlers: bool 
     if queues := [q.strip() for q in settings.queues.split(",") if q.strip()]:
         options["queues"] = queues
     try:
-        async with queue.opened(settings.database_url, max_size=settings.concurrency + 2) as app:
+        # The queue's pool and the worker's LISTEN go to DATABASE_LISTEN_URL (a direct or
+        # session-mode connection: a worker holds few), the tasks' sessions to DATABASE_URL.
+        async with queue.opened(settings.listen_url, max_size=settings.concurrency + 2) as app:
             logger.info("worker starting", extra={"concurrency": settings.concurrency})
-            runner = Worker(app=app, database_url=settings.database_url, **options)
-            await runner.run()
+            runner = Worker(app=app, database_url=settings.listen_url, **options)
+            async with worker_health.serving(settings.health_host, settings.health_port, app):
+                await runner.run()
             if runner.failure is not None:
                 raise WorkerFailed(f"stopped: {runner.failure!r}") from runner.failure
     finally:

@@ -37,9 +37,15 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
         pool_timeout=5,
         # Error logs name the statement, never its values (emails, addresses, password hashes).
         hide_parameters=True,
+        connect_args=prepare_args(settings.db_prepared_statements),
     )
     _ENGINES[engine] = plain_database_url(settings.database_url)
     return engine
+
+
+def prepare_args(prepared_statements: bool) -> dict[str, Any]:
+    """psycopg's connection arguments for DB_PREPARED_STATEMENTS (false: never prepare)."""
+    return {} if prepared_statements else {"prepare_threshold": None}
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -64,7 +70,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def create_autocommit_pool(database_url: str, *, max_size: int, name: str) -> AsyncConnectionPool:
+def create_autocommit_pool(
+    database_url: str, *, max_size: int, name: str, prepared_statements: bool = True
+) -> AsyncConnectionPool:
     """A plain psycopg pool in autocommit, with no check on checkout: one round trip per
     statement, where SQLAlchemy's request transaction pays BEGIN, statement, COMMIT.
 
@@ -81,6 +89,7 @@ def create_autocommit_pool(database_url: str, *, max_size: int, name: str) -> As
         # Not kwargs={"autocommit": True}: Procrastinate opens its LISTEN connection with the
         # pool's kwargs plus its own autocommit=True, and the duplicate would be an error.
         configure=_autocommit,
+        kwargs=prepare_args(prepared_statements),
         timeout=5,
         open=False,
         name=name,

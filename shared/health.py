@@ -10,10 +10,31 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.errors import problem, problem_responses
 
-# The Alembic revision this code is written for. The code states what it needs and deploy's
-# migrations provide it (a new revision moves this line; tests/deploy/test_schema.py fails
-# until the two agree), so shared never reads deploy.
-SCHEMA_HEAD = "0008_leftovers"
+# The Alembic revisions this code knows, oldest first. The code states what it runs on and
+# deploy's migrations provide it (a new revision adds a line here; tests/deploy/test_schema.py
+# fails until the two agree), so shared never reads deploy.
+SCHEMA_REVISIONS = (
+    "0001_legacy_baseline",
+    "0002_expand_statuses",
+    "0003_sessions",
+    "0004_jobs",
+    "0005_contract",
+    "0006_demo",
+    "0007_accounts",
+    "0008_leftovers",
+)
+SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
+
+# The oldest revision each process kind of this release runs on (rolling deploys, see
+# deploy/release.py): auth needs the sessions, jobs and the worker the queue, demo its
+# state-machine triggers (0006, after the contract: the legacy writers' boolean flips jump
+# states those triggers refuse). Any other process needs the head.
+OLDEST_SCHEMA = {
+    "auth": "0003_sessions",
+    "job": "0004_jobs",
+    "worker": "0004_jobs",
+    "demo": "0006_demo",
+}
 
 # A readiness check returns details to report, or raises NotReady.
 ReadinessCheck = Callable[[AsyncEngine], Awaitable[dict[str, Any]]]
@@ -23,16 +44,26 @@ class NotReady(Exception):
     """The service cannot serve requests yet."""
 
 
-async def check_schema(engine: AsyncEngine) -> dict[str, Any]:
-    async with engine.connect() as conn:
-        current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-    if current != SCHEMA_HEAD:
-        raise NotReady(f"database schema is at {current}, this code needs {SCHEMA_HEAD}")
-    return {"schema": current}
+def schema_check(process: str) -> ReadinessCheck:
+    """Ready on any revision this release's `process` runs on: from its oldest to the newest
+    this code knows, so old and new pods serve side by side between expand and contract."""
+    window = SCHEMA_REVISIONS[SCHEMA_REVISIONS.index(OLDEST_SCHEMA.get(process, SCHEMA_HEAD)) :]
+
+    async def check_schema(engine: AsyncEngine) -> dict[str, Any]:
+        async with engine.connect() as conn:
+            current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        if current not in window:
+            raise NotReady(
+                f"database schema is at {current}, this code runs on {window[0]} to {window[-1]}"
+            )
+        return {"schema": current}
+
+    return check_schema
 
 
-def health_router(*extra_checks: ReadinessCheck) -> APIRouter:
+def health_router(*extra_checks: ReadinessCheck, process: str = "") -> APIRouter:
     router = APIRouter(tags=["health"])
+    check_schema = schema_check(process)
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -41,7 +72,7 @@ def health_router(*extra_checks: ReadinessCheck) -> APIRouter:
 
     @router.get("/readyz", response_model=None, responses=problem_responses(503))
     async def readyz(request: Request) -> JSONResponse | dict[str, Any]:
-        """The database is reachable and migrated to this code's head; 503 otherwise."""
+        """The database is reachable and at a schema revision this code runs on; else 503."""
         engine: AsyncEngine = request.app.state.engine
         report: dict[str, Any] = {"status": "ready"}
         try:

@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import db, metrics, passport
+from shared import connections, db, metrics, passport
 from shared.errors import install_error_handlers
 from shared.health import ReadinessCheck, health_router
 from shared.listener import Listener
@@ -56,7 +56,10 @@ def create_service_app(
         engine = db.create_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = db.create_sessionmaker(engine)
-        app.state.listener = Listener(settings.database_url)
+        await connections.check_headroom(
+            engine, name, connections.budget(name, pool_size=settings.db_pool_size)
+        )
+        app.state.listener = Listener(settings.listen_url)
         try:
             if verify_passports:
                 app.state.passport_verifier = await passport.start_verifier(
@@ -77,7 +80,7 @@ def create_service_app(
     app = FastAPI(title=title, lifespan=app_lifespan)
     app.state.settings = settings
     install_error_handlers(app)
-    app.include_router(health_router(*readiness_checks))
+    app.include_router(health_router(*readiness_checks, process=name))
     app.include_router(metrics.router)
     for router in routers:
         app.include_router(router)

@@ -13,6 +13,12 @@ class ServiceSettings(BaseSettings):
 
     # Shared by all services, so read without the service's prefix.
     database_url: str = Field(validation_alias="DATABASE_URL")
+    # LISTEN needs a session of its own: behind PgBouncer in transaction mode, point this at
+    # Postgres itself (or a session-mode pool). Default: DATABASE_URL.
+    database_listen_url: str | None = Field(default=None, validation_alias="DATABASE_LISTEN_URL")
+    # false behind a pooler that cannot keep prepared statements (PgBouncer in transaction
+    # mode before 1.21): psycopg then never prepares (prepare_threshold=None).
+    db_prepared_statements: bool = Field(default=True, validation_alias="DB_PREPARED_STATEMENTS")
     environment: Literal["development", "test", "production"] = Field(
         default="production", validation_alias="PGSTACK_ENV"
     )
@@ -30,7 +36,14 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def _normalise_url(self) -> "ServiceSettings":
         self.database_url = plain_database_url(self.database_url)
+        if self.database_listen_url:
+            self.database_listen_url = plain_database_url(self.database_listen_url)
         return self
+
+    @property
+    def listen_url(self) -> str:
+        """Where LISTEN connections go: DATABASE_LISTEN_URL, else DATABASE_URL."""
+        return self.database_listen_url or self.database_url
 
 
 def plain_database_url(url: str) -> str:

@@ -63,6 +63,6 @@ function deny(request: NextRequest, isApi: boolean): NextResponse {
 }
 
 export const config = {
-  // Everything but the login page, the log-in/out and legacy exchange routes, and static files.
-  matcher: ["/((?!login|api/auth/|_next/static|_next/image|favicon\\.ico).*)"],
+  // Everything but the login page, the probes, log-in/out, legacy exchange and static files.
+  matcher: ["/((?!login|healthz|readyz|api/auth/|_next/static|_next/image|favicon\\.ico).*)"],
 };

@@ -60,7 +60,11 @@ def job_middleware(default_timeout: float) -> Middleware:
             async with _pool(context).connection() as conn:
                 await conn.execute(
                     QUERIES["store_result"],
-                    {"result": Jsonb(result, dumps=_dumps), "job_id": context.job.id},
+                    {
+                        "result": Jsonb(result, dumps=_dumps),
+                        "job_id": context.job.id,
+                        "worker_id": context.job.worker_id,
+                    },
                 )
         return result
 
@@ -85,6 +89,7 @@ async def _store_error(context: JobContext, error_type: str, message: str) -> No
                     "error_type": error_type,
                     "error_message": message[:ERROR_MESSAGE_LIMIT],
                     "job_id": context.job.id,
+                    "worker_id": context.job.worker_id,
                 },
             )
     except Exception:

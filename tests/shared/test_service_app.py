@@ -48,12 +48,13 @@ class TestHealth:
         assert response.json()["schema"] == SCHEMA_HEAD
 
     async def test_readyz_is_503_when_the_schema_is_behind(self, empty_db_url: str) -> None:
-        migrate.upgrade(empty_db_url, "0004_jobs")
+        # Before the queue (0004), the oldest revision job_service runs on (shared.health.OLDEST_SCHEMA).
+        migrate.upgrade(empty_db_url, "0003_sessions")
         async with serving(create_app(Settings(DATABASE_URL=empty_db_url))) as client:
             response = await client.get("/readyz")
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/problem+json"
-        assert "0004_jobs" in response.json()["detail"]
+        assert "0003_sessions" in response.json()["detail"]
 
     async def test_readyz_is_503_when_the_database_is_unreachable(self, db_url: str) -> None:
         url = db_url.rpartition("/")[0] + "/no_such_database"
