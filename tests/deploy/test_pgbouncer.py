@@ -6,12 +6,14 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from shared import db
 from tests.deploy.pgbouncer import pgbouncer
 from tests.deploy.processes import Processes, base_env, wait_for_status
 
@@ -80,7 +82,7 @@ def listening_backends(direct_url: str) -> int:
 def test_sessions_dashboard_enqueue_and_live_events_work_through_pgbouncer(
     db_url: str, pooled_url: str, processes: Processes
 ) -> None:
-    """Login, many session checks and dashboards (past psycopg's prepare threshold), an
+    """Login, session checks, 120 concurrent reads (past psycopg's prepare threshold), an
     enable whose job a worker runs, its live events on an open stream, and a logout that
     reaches demo_service's passport check at once: all through a 4-connection PgBouncer."""
     env = base_env(
@@ -113,9 +115,12 @@ def test_sessions_dashboard_enqueue_and_live_events_work_through_pgbouncer(
         token = check.json()["passport"]["token"]
         api = {"authorization": f"Bearer {token}"}
 
-        for _ in range(12):
-            dashboard = browser.get(f"{demo}/v1/dashboard", headers=api)
-            assert dashboard.status_code == 200, dashboard.text
+        # Many reads at once from three services: their pooled connections take turns on the
+        # four server connections, so a statement prepared on one is soon missing on another.
+        reads = [f"{demo}/v1/dashboard", f"{demo}/v1/demo", f"{jobs}/v1/jobs"] * 40
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            statuses = list(pool.map(lambda url: httpx.get(url, headers=api).status_code, reads))
+        assert statuses == [200] * len(reads)
 
         stream = EventReader(f"{jobs}/v1/events", token)
         stream.start()
@@ -150,3 +155,32 @@ def test_sessions_dashboard_enqueue_and_live_events_work_through_pgbouncer(
             timeout=3,
         )
     processes.check_alive()
+
+
+def interleaved_failures(url: str, prepared_statements: bool) -> int:
+    """Two clients taking turns on one server connection, each repeating one statement past
+    psycopg's prepare threshold; how many of their statements failed."""
+    settings = db.prepare_args(prepared_statements)
+    failures = 0
+    with (
+        psycopg.connect(url, autocommit=True, **settings) as first,
+        psycopg.connect(url, autocommit=True, **settings) as second,
+    ):
+        for i in range(10):
+            for conn in (first, second):
+                try:
+                    conn.execute("SELECT %s::int", (i,)).fetchone()
+                except psycopg.errors.DuplicatePreparedStatement:
+                    failures += 1
+                except psycopg.errors.InvalidSqlStatementName:
+                    failures += 1
+    return failures
+
+
+def test_db_prepared_statements_false_is_what_transaction_pooling_needs(db_url: str) -> None:
+    """psycopg's prepared statements break once two clients share a server connection (the
+    second prepares a name the first already holds); with DB_PREPARED_STATEMENTS=false, as
+    the services' engine and pools connect, nothing is prepared and nothing fails."""
+    with pgbouncer(db_url, pool_size=1) as url:
+        assert interleaved_failures(url, prepared_statements=True) > 0
+        assert interleaved_failures(url, prepared_statements=False) == 0

@@ -2,7 +2,7 @@
 
 import difflib
 
-from deploy import migrate, schema
+from deploy import migrate, release, schema
 from shared.health import SCHEMA_REVISIONS
 
 REGENERATE = "make schema (pgstack schema --write)"

@@ -48,7 +48,7 @@ class TestHealth:
         assert response.json()["schema"] == SCHEMA_HEAD
 
     async def test_readyz_is_503_when_the_schema_is_behind(self, empty_db_url: str) -> None:
-        # Before the queue (0004), the oldest revision job_service runs on (shared.health.OLDEST_SCHEMA).
+        # Before the queue (0004): the oldest revision job_service runs on (OLDEST_SCHEMA).
         migrate.upgrade(empty_db_url, "0003_sessions")
         async with serving(create_app(Settings(DATABASE_URL=empty_db_url))) as client:
             response = await client.get("/readyz")
