@@ -17,6 +17,7 @@ UV_VERSION=0.13.8
 PACKAGES=(
     "dev  | postgresql | command -v initdb || compgen -G '/usr/lib/postgresql/*/bin/initdb'"
     "test | chromium   | command -v chromium"
+    "test | prometheus | command -v promtool"
 )
 
 fetch_uv() {
