@@ -186,6 +186,7 @@ async def login(
         transport=body.transport,
         now=now,
         settings=settings,
+        backing_off=request.app.state.backing_off,
     )
     token = str(opened.token)
     if body.transport == "bearer":
@@ -199,7 +200,6 @@ async def login(
         expires_at=opened.authenticated.absolute_expires_at,
         now=now,
         settings=settings,
-        backing_off=request.app.state.backing_off,
     )
     return response
 
