@@ -50,6 +50,7 @@ class JobCollector(Collector):
         self.by_status: list[dict[str, Any]] = []
         self.queues: list[dict[str, Any]] = []
         self.workers: dict[str, Any] = {"workers": 0, "age": None}
+        self.database_up = 0  # whether the latest reading reached the database
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         jobs = GaugeMetricFamily(
@@ -84,7 +85,11 @@ class JobCollector(Collector):
         )
         if self.workers["age"] is not None:
             heartbeat.add_metric([], float(self.workers["age"]))
-        yield from (jobs, depth, age, load, workers, heartbeat)
+        up = GaugeMetricFamily(
+            "pgstack_database_up", "1 if the latest reading of job metrics reached the database."
+        )
+        up.add_metric([], self.database_up)
+        yield from (jobs, depth, age, load, workers, heartbeat, up)
 
     async def refresh_forever(self, engine: AsyncEngine, every: float) -> None:
         """Read `engine`'s database every `every` seconds until cancelled."""
@@ -92,7 +97,9 @@ class JobCollector(Collector):
         while True:
             try:
                 since = await self.refresh(engine, since)
+                self.database_up = 1
             except Exception as exc:  # a database outage: keep the last reading
+                self.database_up = 0
                 logger.warning("job metrics not refreshed: %s", exc.__class__.__name__)
             await asyncio.sleep(every)
 

@@ -123,6 +123,7 @@ async def test_job_metrics_show_waits_runs_queues_load_and_heartbeats(
                 await eventually(status_is(db_url, job.id, status))
             ran = await eventually(lambda: _ran(client, waiting, 3), within=15)
             assert samples(ran, "pgstack_workers") == {labels(): 1}
+            assert samples(ran, "pgstack_database_up") == {labels(): 1}
             assert 0 <= samples(ran, "pgstack_worker_heartbeat_age_seconds")[labels()] < 10
     promtool_check(ran)
     # The histograms are the process's: other tests' apps may have counted jobs before.
