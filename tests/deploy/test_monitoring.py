@@ -59,8 +59,8 @@ async def test_every_metric_the_dashboard_and_alerts_name_is_exported(
     db_url: str, passport_key: PassportKey
 ) -> None:
     """Every pgstack_* name in the alert rules and the dashboard's queries is in some
-    service's scrape. A renamed metric breaks this test, not a dashboard panel nobody looks at until the
-    night it matters."""
+    service's scrape: a renamed metric breaks this test, not a panel nobody looks at until
+    the night it matters."""
     exported: set[str] = set()
     for app in apps(db_url, passport_key).values():
         async with serving(app) as client:
