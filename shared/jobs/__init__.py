@@ -7,12 +7,20 @@
 One module per concept: `models` (the tables, the statuses), `enqueue` (the row and the queue
 job in the caller's transaction), `errors`, `kit` (registering a task, retrying it, its
 session and progress), `middleware` (the worker's timeout, result and error recording),
-`schemas` (`JobRead`, the one shape users see).
+`schemas` (`JobRead`, the one shape users see), `steps` (durable steps), `fairness` (the cap on
+a user's running jobs).
 """
 
 from shared.jobs.enqueue import defer, deferrer_for, enqueue, enqueue_many
 from shared.jobs.errors import JobAlreadyQueued, UnknownJobKind
-from shared.jobs.kit import Backoff, is_final_attempt, report_progress, session, task
+from shared.jobs.kit import (
+    Backoff,
+    NotRetried,
+    is_final_attempt,
+    report_progress,
+    session,
+    task,
+)
 from shared.jobs.middleware import job_middleware
 from shared.jobs.models import (
     ACTIVE_STATUSES,
@@ -22,6 +30,7 @@ from shared.jobs.models import (
     JobEventWatcher,
 )
 from shared.jobs.schemas import JobRead
+from shared.jobs.steps import DuplicateStep, StepsChanged, step
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -29,9 +38,12 @@ __all__ = [
     "WATCH_LOCK",
     "BackgroundJob",
     "Backoff",
+    "DuplicateStep",
     "JobAlreadyQueued",
     "JobEventWatcher",
     "JobRead",
+    "NotRetried",
+    "StepsChanged",
     "UnknownJobKind",
     "defer",
     "deferrer_for",
@@ -41,5 +53,6 @@ __all__ = [
     "job_middleware",
     "report_progress",
     "session",
+    "step",
     "task",
 ]
