@@ -24,7 +24,7 @@ from procrastinate.periodic import PeriodicTask
 from pydantic import Field
 
 from deploy import tasks  # noqa: F401  (the import registers every service's tasks)
-from shared import db, jobs, queue
+from shared import db, jobs, queue, tracing
 from shared.listener import Listener, backoff
 from shared.logging import configure_logging
 from shared.settings import ServiceSettings
@@ -234,6 +234,7 @@ def exc_name(exc: BaseException) -> str:
 
 async def run_worker(settings: WorkerSettings, *, install_signal_handlers: bool = True) -> None:
     """Run the worker until SIGTERM; raises WorkerFailed if it stopped on a failure."""
+    tracing.configure("worker")  # before any connection: psycopg is instrumented
     for module in filter(None, (p.strip() for p in settings.import_paths.split(","))):
         importlib.import_module(module)
     schedule_periodic(settings)
