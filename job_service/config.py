@@ -23,3 +23,6 @@ class Settings(ServiceSettings):
     # unless JOBS_READY_WITHOUT_WORKERS=true (workers deployed apart, started later).
     ready_without_workers: bool = False
     worker_heartbeat_fresh_seconds: float = Field(default=10, gt=0)
+    # The ops API and `pgstack status` call a job stuck once it has run this long (the
+    # workers' WORKER_TASK_TIMEOUT: a task past it should have failed with TimeoutError).
+    stuck_after_seconds: float = Field(default=600, gt=0)
