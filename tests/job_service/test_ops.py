@@ -2,7 +2,7 @@
 included) and retry or cancel anyone's job; any other passport finds no such routes."""
 
 from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 from httpx import AsyncClient
@@ -141,7 +141,6 @@ class TestJobs:
         db_url: str,
         engine: AsyncEngine,
         operator: dict[str, str],
-        tmp_path: Path,
     ) -> None:
         """A failed job of someone else is 202 `queued`, then fails again under a worker; a
         succeeded one is a 409; a missing one a 404."""
@@ -175,15 +174,15 @@ class TestJobs:
 
 async def _queue(
     client: AsyncClient, headers: dict[str, str], name: str, *, stuck: int
-) -> dict[str, object] | None:
+) -> dict[str, Any] | None:
     response = await client.get("/v1/ops/queues", headers=headers)
     assert response.status_code == 200
     found = [q for q in response.json()["items"] if q["queue"] == name]
     return found[0] if found and found[0]["stuck"] == stuck else None
 
 
-async def _workers(client: AsyncClient, headers: dict[str, str]) -> list[dict[str, object]] | None:
-    workers: list[dict[str, object]] = (
-        await client.get("/v1/ops/workers", headers=headers)
-    ).json()["items"]
+async def _workers(client: AsyncClient, headers: dict[str, str]) -> list[dict[str, Any]] | None:
+    workers: list[dict[str, Any]] = (await client.get("/v1/ops/workers", headers=headers)).json()[
+        "items"
+    ]
     return workers if any(w["fresh"] for w in workers) else None
