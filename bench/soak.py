@@ -102,7 +102,11 @@ async def short_stream(figures: Figures, user: User, seconds: float = 1.0) -> No
 async def virtual_user(figures: Figures, user: User, stop: asyncio.Event) -> None:
     rounds = 0
     while not stop.is_set():
-        await request(figures, user, "POST /v1/session", "POST", "auth", "/v1/session")
+        login = await request(figures, user, "POST /v1/session", "POST", "auth", "/v1/session")
+        if login is None or login.status_code != 200:
+            # Throttled (429) or unavailable (503): wait as told, as a person's browser would.
+            await asyncio.sleep(float(login.headers.get("retry-after", 1)) if login else 1)
+            continue
         for _ in range(ROUNDS_PER_SESSION):
             if stop.is_set():
                 break
