@@ -275,7 +275,10 @@ async def exchange(
 
 
 @router.put(
-    "/users/me/password", response_model=SessionRead, responses=problem_responses(401, 403, 415)
+    "/users/me/password",
+    response_model=SessionRead,
+    # 429: wrong current passwords are throttled as failed logins are.
+    responses=problem_responses(401, 403, 415, 429),
 )
 async def change_password(
     body: PasswordChange,
