@@ -13,7 +13,7 @@ from shared.errors import problem, problem_responses
 # The Alembic revision this code is written for. The code states what it needs and deploy's
 # migrations provide it (a new revision moves this line; tests/deploy/test_schema.py fails
 # until the two agree), so shared never reads deploy.
-SCHEMA_HEAD = "0010_event_log"
+SCHEMA_HEAD = "0011_job_traceparent"
 
 # A readiness check returns details to report, or raises NotReady.
 ReadinessCheck = Callable[[AsyncEngine], Awaitable[dict[str, Any]]]
