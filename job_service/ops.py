@@ -68,10 +68,12 @@ async def list_jobs(
     kind: str | None = None,
     user_email: str | None = None,
     since: dt.datetime | None = None,
+    finished_before: dt.datetime | None = None,
     limit: int = LIST_LIMIT,
 ) -> list[tuple[BackgroundJob, str | None]]:
     """Anyone's jobs with their owner's email, newest first; `status` "active" (queued,
-    running, cancelling) or "stuck" besides the statuses; `since`: created since."""
+    running, cancelling) or "stuck" besides the statuses; `since`: created since;
+    `finished_before`: only jobs that finished before then (what pruning deletes)."""
     query = select(BackgroundJob, User.email).outerjoin(User, User.id == BackgroundJob.user_id)
     if status == "active":
         query = query.where(BackgroundJob.status.in_(ACTIVE_STATUSES))
@@ -86,6 +88,11 @@ async def list_jobs(
         query = query.where(func.lower(User.email) == user_email.lower())
     if since is not None:
         query = query.where(BackgroundJob.created_at >= since)
+    if finished_before is not None:
+        query = query.where(
+            BackgroundJob.status.in_(TERMINAL_STATUSES),
+            BackgroundJob.finished_at < finished_before,
+        )
     result = await session.execute(
         query.order_by(BackgroundJob.created_at.desc(), BackgroundJob.id)
         .limit(limit)
