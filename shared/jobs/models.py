@@ -62,6 +62,8 @@ class BackgroundJob(Base):
             "user_id",
             postgresql_where=text("status IN ('running', 'cancelling')"),
         ),
+        # Jobs finished since a time: job_service's metrics reading (0011).
+        Index("background_jobs_finished_idx", "finished_at"),
         CheckConstraint("max_active_per_user > 0", name="background_jobs_max_active_check"),
     )
 
