@@ -1,7 +1,7 @@
 """`make soak`: the stack as processes under a steady load, then its figures (not in CI).
 
 A private cluster, the three services (`pgstack serve`) and two workers (`pgstack worker`),
-as the fault tests run them (tests/faults/stack.py). 20 virtual users for 60 s, each in a loop
+as the fault tests run them (tests/kit/processes.py). 20 virtual users for 60 s, each in a loop
 of sessions: log in, then rounds of page views (session check, dashboard, demo status), an
 enable or disable, status polls of its job and now and then a short SSE stream, then log out.
 
@@ -28,7 +28,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.faults.stack import (
+from tests.kit.processes import (
     ROOT,
     Cluster,
     Processes,

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.settings import sqlalchemy_url
 from tests.faults import durable_tasks
-from tests.faults.stack import Cluster, Processes
 from tests.kit.jobs import enqueue
+from tests.kit.processes import Cluster, Processes
 from tests.kit.waiting import eventually
 
 # Every queue: the recovery of stalled jobs is a periodic job of its own.

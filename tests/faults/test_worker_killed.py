@@ -5,8 +5,8 @@ import asyncio
 import signal
 from pathlib import Path
 
-from tests.faults.stack import Cluster, demo_states, running_stack, unfinished_jobs, users_of
 from tests.kit.passports import PassportKey
+from tests.kit.processes import Cluster, demo_states, running_stack, unfinished_jobs, users_of
 from tests.kit.waiting import eventually
 
 JOBS = 50
