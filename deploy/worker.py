@@ -50,6 +50,11 @@ class WorkerSettings(ServiceSettings):
     prune_cron: str = Field(default="17 * * * *", validation_alias="WORKER_PRUNE_CRON")
     prune_queue_hours: int = Field(default=24, ge=1, validation_alias="WORKER_PRUNE_QUEUE_HOURS")
     prune_jobs_days: int = Field(default=30, ge=1, validation_alias="WORKER_PRUNE_JOBS_DAYS")
+    # The job event log's retention; job_service reads the same variable (streams resume
+    # exactly within it).
+    prune_events_hours: float = Field(
+        default=24, gt=0, validation_alias="JOBS_EVENTS_RETENTION_HOURS"
+    )
     # New jobs arrive by NOTIFY; polling only covers a lost notification or a scheduled job.
     poll_seconds: float = Field(default=2, gt=0, validation_alias="WORKER_POLL_SECONDS")
     # The queues this worker takes jobs from, comma-separated; empty: every queue.
@@ -245,6 +250,7 @@ async def run_worker(settings: WorkerSettings, *, install_signal_handlers: bool 
         "max_recoveries": settings.max_recoveries,
         "prune_queue_hours": settings.prune_queue_hours,
         "prune_jobs_days": settings.prune_jobs_days,
+        "prune_events_hours": settings.prune_events_hours,
     }
     options: WorkerOptions = {
         "concurrency": settings.concurrency,

@@ -20,7 +20,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.hub = hub.Hub(
-            app.state.listener, app.state.engine, ttl=settings.sse_watch_seconds
+            app.state.listener,
+            app.state.engine,
+            ttl=settings.sse_watch_seconds,
+            reads=max(1, settings.db_pool_size - 2),
         )
         restore_sigterm = hub.end_streams_on_sigterm(app.state.hub)
         refresher = asyncio.create_task(

@@ -98,13 +98,12 @@ async def list_user_events(
     return list(await cursor.fetchall())
 
 
-async def get_log_start(session: AsyncSession) -> tuple[float | None, float]:
-    """When the oldest change the log still keeps was written (None: it keeps none), and the
-    database's time now (both epoch ms); a read that follows sees all committed before now."""
-    cursor = await db.execute(session, QUERIES["log_start"], {})
+async def get_now(session: AsyncSession) -> float:
+    """The database's time (epoch ms); a read that follows sees all committed before it."""
+    cursor = await db.execute(session, QUERIES["now"], {})
     row = await cursor.fetchone()
     assert row is not None
-    return (None if row["oldest"] is None else float(row["oldest"])), float(row["now"])
+    return float(row["now"])
 
 
 async def cancel_job(

@@ -9,6 +9,12 @@ job in the caller's transaction), `errors`, `kit` (registering a task, retrying 
 session and progress), `middleware` (the worker's timeout, result and error recording),
 `schemas` (`JobRead`, the one shape users see), `steps` (durable steps), `fairness` (the cap on
 a user's running jobs).
+
+The event log (`job_events`, migration 0010, replayed by job_service's streams) needs no call:
+the trigger on `background_jobs` writes one row for every change of status, progress or
+`steps` (a step's start and end: kind 'step', with the steps that changed, results left out),
+at the job's new version, in the change's transaction. A step written through the row is
+logged; a new user-visible column must be added to that trigger's comparison.
 """
 
 from shared.jobs.enqueue import defer, deferrer_for, enqueue, enqueue_many
