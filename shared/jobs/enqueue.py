@@ -79,6 +79,7 @@ async def enqueue(
         return existing
 
     procrastinate_id = await defer(session, deferrer, args)
+    await _rank(session, user_id, [row_id], [procrastinate_id])
     job: BackgroundJob | None = await session.scalar(
         update(BackgroundJob)
         .where(BackgroundJob.id == row_id)
@@ -115,10 +116,25 @@ async def enqueue_many(
     deferrer.connection = await db.psycopg_connection(session)
     # Queue ids come from one sequence in the order of the batch: sorted, they match it.
     procrastinate_ids = sorted(await deferrer.batch_defer_async(*args_list))
+    await _rank(session, user_id, ids, procrastinate_ids)
     await db.execute(
         session, QUERIES["link_queue_jobs"], {"ids": ids, "procrastinate_ids": procrastinate_ids}
     )
     return ids
+
+
+async def _rank(
+    session: AsyncSession,
+    user_id: int | None,
+    ids: list[uuid.UUID],
+    procrastinate_ids: list[int],
+) -> None:
+    """Place new jobs in their user's turn (shared/jobs/fairness.py: the order)."""
+    await db.execute(
+        session,
+        QUERIES["rank_queue_jobs"],
+        {"user_id": user_id, "ids": ids, "procrastinate_ids": procrastinate_ids},
+    )
 
 
 async def _supersede(

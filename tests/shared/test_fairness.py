@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from shared import jobs
 from tests.kit.users import make_user
 from tests.kit.waiting import eventually
-from tests.kit.workers import worker_processes
+from tests.kit.workers import running_worker, worker_processes
 from tests.shared import step_tasks
 
 CAP = 2
@@ -114,3 +114,30 @@ async def test_without_a_cap_one_user_runs_as_many_jobs_as_there_are_slots(
         await eventually(lambda: unfinished(db_url, ids) == 0, within=120)
     rows = query(db_url, "SELECT value FROM task_effects WHERE run = %s", run)
     assert max(row["value"] for row in rows) == 4
+
+
+async def test_users_take_turns_so_ten_jobs_queued_after_a_thousand_do_not_wait_for_them(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    """One user queues 30 jobs, then another queues 3; one worker running one job at a time
+    alternates between them: the second user's 3 jobs have all started before the first
+    user's 5th."""
+    query(db_url, step_tasks.EFFECTS_TABLE)
+    heavy = await enqueue_holds(engine, make_user(db_url), uuid.uuid4().hex, 30, 0)
+    light = await enqueue_holds(engine, make_user(db_url), uuid.uuid4().hex, 3, 0)
+    async with running_worker(
+        db_url,
+        WORKER_QUEUES="fair",
+        WORKER_CONCURRENCY=1,
+        WORKER_POLL_SECONDS=0.2,
+        WORKER_SHUTDOWN_GRACE=1,
+    ):
+        await eventually(lambda: unfinished(db_url, heavy + light) == 0, within=120)
+    heavy_starts = sorted(
+        row["started_at"]
+        for row in query(db_url, "SELECT started_at FROM background_jobs WHERE id = ANY(%s)", heavy)
+    )
+    [light_last] = query(
+        db_url, "SELECT max(started_at) AS at FROM background_jobs WHERE id = ANY(%s)", light
+    )
+    assert light_last["at"] < heavy_starts[4]

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared import jobs
@@ -85,7 +86,7 @@ class TestSteps:
             # In one transaction: no worker sees the job before its steps are an older task's.
             queued = await jobs.enqueue(session, "stepping:three", user_id, {"run": run})
             await session.execute(
-                BackgroundJob.__table__.update()
+                update(BackgroundJob)
                 .where(BackgroundJob.id == queued.id)
                 .values(
                     steps=[
