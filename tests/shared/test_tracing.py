@@ -2,8 +2,12 @@
 service, its SQL and the job it enqueues, into the worker's run of that job: one trace id from
 the click to the task. Spans go to an in-memory exporter of this process."""
 
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -111,3 +115,41 @@ async def test_a_request_without_a_traceparent_starts_a_trace_its_job_continues(
         if s.kind == trace.SpanKind.SERVER and s.context.trace_id == trace_id
     ]
     assert server.parent is None
+
+
+SPAN_IN_A_PROCESS = """
+from opentelemetry import trace
+from shared import tracing
+tracing.configure("exporting")
+with tracing.job_span("test:export", "00-{trace_id}-00f067aa0ba902b7-01"):
+    pass
+provider = trace.get_tracer_provider()
+getattr(provider, "shutdown", lambda: None)()  # flushes the batch (disabled: no SDK, no batch)
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "exported"),
+    [
+        ({}, False),
+        ({"OTEL_TRACES_EXPORTER": "console"}, True),
+        ({"OTEL_SDK_DISABLED": "true"}, False),
+    ],
+)
+def test_spans_are_exported_only_when_the_otel_variables_ask(
+    env: dict[str, str], exported: bool
+) -> None:
+    """By default nothing leaves the process; OTEL_TRACES_EXPORTER=console prints the span of
+    the trace it continued; OTEL_SDK_DISABLED=true turns tracing off."""
+    trace_id = f"{secrets.randbits(128):032x}"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-c", SPAN_IN_A_PROCESS.format(trace_id=trace_id)],
+        env={**base, **env},
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert (f"0x{trace_id}" in done.stdout) is exported, done.stdout + done.stderr
