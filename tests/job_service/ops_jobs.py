@@ -27,7 +27,9 @@ class OpsJobs:
     failed_owner: str  # the email of the failed job's owner
 
 
-def operator_passport(key: PassportKey, user_id: int) -> dict[str, str]:
+def operator_passport(
+    key: PassportKey, user_id: int, *, roles: object = ("operator",)
+) -> dict[str, str]:
     """Headers with a passport as auth_service mints it for an operator (`roles`)."""
     now = int(time.time())
     claims = {
@@ -37,7 +39,7 @@ def operator_passport(key: PassportKey, user_id: int) -> dict[str, str]:
         "iat": now,
         "exp": now + 60,
         "jti": uuid.uuid4().hex,
-        "roles": ["operator"],
+        "roles": list(roles) if isinstance(roles, tuple) else roles,
     }
     token = jwt.encode(claims, key.private, algorithm="EdDSA", headers={"kid": key.kid})
     return {"Authorization": f"Bearer {token}"}

@@ -65,6 +65,14 @@ class TestAccess:
         assert response.headers["content-type"] == "application/problem+json"
         assert (await client.request(method, path)).status_code == 401
 
+    async def test_roles_of_the_wrong_type_are_a_401(
+        self, client: AsyncClient, db_url: str, passport_key: PassportKey
+    ) -> None:
+        """A signed passport whose `roles` is a string, not a list, is refused, not read."""
+        headers = operator_passport(passport_key, make_user(db_url), roles="operator")
+        response = await client.get("/v1/ops/queues", headers=headers)
+        assert response.status_code == 401
+
     async def test_the_openapi_documents_the_ops_routes_answers(self, client: AsyncClient) -> None:
         """The ops routes document 401 and 404 (and 409 on retry and cancel)."""
         paths = (await client.get("/openapi.json")).json()["paths"]
