@@ -186,6 +186,7 @@ async def login(
         transport=body.transport,
         now=now,
         settings=settings,
+        backing_off=request.app.state.backing_off,
     )
     token = str(opened.token)
     if body.transport == "bearer":
@@ -199,7 +200,6 @@ async def login(
         expires_at=opened.authenticated.absolute_expires_at,
         now=now,
         settings=settings,
-        backing_off=request.app.state.backing_off,
     )
     return response
 
@@ -275,7 +275,10 @@ async def exchange(
 
 
 @router.put(
-    "/users/me/password", response_model=SessionRead, responses=problem_responses(401, 403, 415)
+    "/users/me/password",
+    response_model=SessionRead,
+    # 429: wrong current passwords are throttled as failed logins are.
+    responses=problem_responses(401, 403, 415, 429),
 )
 async def change_password(
     body: PasswordChange,

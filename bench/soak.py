@@ -1,7 +1,7 @@
 """`make soak`: the stack as processes under a steady load, then its figures (not in CI).
 
 A private cluster, the three services (`pgstack serve`) and two workers (`pgstack worker`),
-as the fault tests run them (tests/faults/stack.py). 20 virtual users for 60 s, each in a loop
+as the fault tests run them (tests/kit/processes.py). 20 virtual users for 60 s, each in a loop
 of sessions: log in, then rounds of page views (session check, dashboard, demo status), an
 enable or disable, status polls of its job and now and then a short SSE stream, then log out.
 
@@ -28,7 +28,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.faults.stack import (
+from tests.kit.processes import (
     ROOT,
     Cluster,
     Processes,
@@ -102,7 +102,11 @@ async def short_stream(figures: Figures, user: User, seconds: float = 1.0) -> No
 async def virtual_user(figures: Figures, user: User, stop: asyncio.Event) -> None:
     rounds = 0
     while not stop.is_set():
-        await request(figures, user, "POST /v1/session", "POST", "auth", "/v1/session")
+        login = await request(figures, user, "POST /v1/session", "POST", "auth", "/v1/session")
+        if login is None or login.status_code != 200:
+            # Throttled (429) or unavailable (503): wait as told, as a person's browser would.
+            await asyncio.sleep(float(login.headers.get("retry-after", 1)) if login else 1)
+            continue
         for _ in range(ROUNDS_PER_SESSION):
             if stop.is_set():
                 break

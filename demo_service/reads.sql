@@ -47,6 +47,9 @@ WITH me AS (
             json_build_object('type', j.error_type, 'message', j.error_message) END,
         'version', j.version, 'created_at', j.created_at, 'updated_at', j.updated_at,
         'started_at', j.started_at, 'finished_at', j.finished_at,
+        -- JobRead's steps: without their stored results (shared/jobs/steps.py)
+        'steps', (SELECT coalesce(jsonb_agg(step - 'result' ORDER BY n), '[]')
+                  FROM jsonb_array_elements(j.steps) WITH ORDINALITY AS s(step, n)),
         'links', json_build_object('self', '/v1/jobs/' || j.id,
                                    'status', '/v1/jobs/' || j.id || '/status',
                                    'events', '/v1/jobs/' || j.id || '/events')) AS doc

@@ -1,9 +1,10 @@
 """demo_service's background tasks, registered on the shared Procrastinate app as `demo:*`.
 
-Each task runs in steps; a step is one transaction that first re-checks (and locks) the state
-its job drives, so a stale retry changes nothing, and every write is idempotent, so a retry
-after a crash at any step converges. The last step moves the state and records the job's
-result in the same transaction. When the last attempt fails, the state becomes `failed`
+Each task runs in durable steps (`jobs.step`): a step is one transaction that first re-checks
+(and locks) the state its job drives, so a stale retry changes nothing, and is recorded as done
+in that same transaction, so a retry after a crash skips the steps that finished and runs the
+one that did not (its writes are idempotent besides). The last step moves the state; its result
+is the job's. When the last attempt fails, the state becomes `failed`
 (`error` for a connection) with the reason, and the user can start again.
 
 Tasks use the worker's task kit (`shared.jobs`: sessions, timeout, back-off, result and error
@@ -12,10 +13,9 @@ recording); their own knobs come from the worker's environment (config.TaskSetti
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import procrastinate
 from procrastinate import JobContext
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from demo_service import states, steps
 from demo_service.config import TaskSettings
-from demo_service.demo_data import DEMO_PLATFORMS
+from demo_service.demo_data import DEMO_PLATFORMS, DemoPlatform
 from demo_service.errors import SimulatedFailure
 from shared import jobs, queue
 
@@ -45,6 +45,7 @@ class Superseded(Exception):
 
 # Re-checks, in a step's transaction, that the job still drives its state.
 Claim = Callable[[AsyncSession], Awaitable[bool]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -61,20 +62,20 @@ class _Run:
         assert job_id is not None
         return job_id
 
-    @asynccontextmanager
-    async def step(self) -> AsyncIterator[AsyncSession]:
-        """Pause (DEMO_STEP_DELAY), then one transaction holding the claimed state."""
-        await asyncio.sleep(self.settings.step_delay)
-        async with self.transaction() as session:
-            yield session
+    async def step(
+        self, name: str, fn: Callable[[AsyncSession], Awaitable[T]], *, pause: bool = True
+    ) -> T:
+        """Pause (DEMO_STEP_DELAY), then the durable step `name`: `fn` in one transaction
+        holding the claimed state, skipped if an earlier attempt finished it."""
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One transaction holding the claimed state, committed at the end of the block."""
-        async with jobs.session(self.context) as session:
+        async def claimed(session: AsyncSession) -> T:
             if not await self.claim(session):
                 raise Superseded()
-            yield session
+            return await fn(session)
+
+        if pause:
+            await asyncio.sleep(self.settings.step_delay)
+        return await jobs.step(self.context, name, claimed)
 
     def maybe_fail(self, where: str) -> None:
         """The DEMO_FAIL_ATTEMPTS test hook: fail this attempt if it is one of the first N."""
@@ -114,27 +115,39 @@ async def enable(context: JobContext, *, user_id: int) -> dict[str, Any]:
     """Create the demo workspace: 4 connected platforms and 90 days of metrics each."""
     run = _demo_run(context, user_id=user_id, operation=states.ENABLE)
     try:
-        async with run.step() as session:
+
+        async def create(session: AsyncSession) -> dict[str, int]:
             platform_ids = await steps.create_demo_platforms(session, user_id=user_id)
             await jobs.report_progress(session, context, 20, "Created the demo platforms")
+            return platform_ids
+
+        platform_ids = await run.step("create_platforms", create)
         for done, platform in enumerate(DEMO_PLATFORMS, start=1):
             if done == 2:
                 run.maybe_fail("after the first platform's metrics")
-            async with run.step() as session:
+
+            async def generate(
+                session: AsyncSession, platform: DemoPlatform = platform, done: int = done
+            ) -> None:
                 await steps.generate_demo_metrics(
                     session, platform_id=platform_ids[platform.kind], platform=platform
                 )
                 await jobs.report_progress(
                     session, context, 20 + 15 * done, f"Generated metrics for {platform.name}"
                 )
-        async with run.transaction() as session:
+
+            await run.step(f"metrics:{platform.kind}", generate)
+
+        async def finish(session: AsyncSession) -> dict[str, Any]:
             result = {
                 "platforms": len(platform_ids),
                 "metric_rows": await steps.count_demo_metrics(session, user_id=user_id),
             }
             await jobs.report_progress(session, context, 100, "Demo mode is enabled")
             await steps.finish_demo(session, user_id=user_id, operation=states.ENABLE)
-        return result
+            return result
+
+        return await run.step("finish", finish, pause=False)
     except Superseded:
         logger.info("demo:enable superseded", extra={"user_id": user_id})
         return {"superseded": True}
@@ -150,16 +163,22 @@ async def disable(context: JobContext, *, user_id: int) -> dict[str, Any]:
     """Remove exactly the demo workspace: demo platforms and their metrics, nothing else."""
     run = _demo_run(context, user_id=user_id, operation=states.DISABLE)
     try:
-        async with run.step() as session:
+
+        async def remove_metrics(session: AsyncSession) -> int:
             metric_rows = await steps.remove_demo_metrics(session, user_id=user_id)
             await jobs.report_progress(session, context, 50, "Removed the demo metrics")
+            return metric_rows
+
+        metric_rows = await run.step("remove_metrics", remove_metrics)
         run.maybe_fail("after removing the demo metrics")
-        async with run.step() as session:
+
+        async def remove_platforms(session: AsyncSession) -> dict[str, Any]:
             platforms = await steps.remove_demo_platforms(session, user_id=user_id)
-            result = {"platforms_removed": platforms, "metric_rows_removed": metric_rows}
             await jobs.report_progress(session, context, 100, "Demo mode is disabled")
             await steps.finish_demo(session, user_id=user_id, operation=states.DISABLE)
-        return result
+            return {"platforms_removed": platforms, "metric_rows_removed": metric_rows}
+
+        return await run.step("remove_platforms", remove_platforms)
     except Superseded:
         logger.info("demo:disable superseded", extra={"user_id": user_id})
         return {"superseded": True}
@@ -195,12 +214,15 @@ async def connect_platform(context: JobContext, *, platform_id: int) -> dict[str
     """Stand-in for the OAuth handshake: `connected`, or `error` with the reason."""
     run, owner = _platform_run(context, platform_id=platform_id, operation=states.CONNECT)
     try:
-        async with run.step() as session:
+
+        async def handshake(session: AsyncSession) -> dict[str, Any]:
             run.maybe_fail("during the handshake")
             await steps.end_connection(
                 session, user_id=owner[0], platform_id=platform_id, operation=states.CONNECT
             )
-        return {"platform_id": platform_id}
+            return {"platform_id": platform_id}
+
+        return await run.step("handshake", handshake)
     except Superseded:
         return {"superseded": True}
     except Exception as exc:
@@ -228,11 +250,14 @@ async def disconnect_platform(context: JobContext, *, platform_id: int) -> dict[
     """Forget the platform's credentials (a stand-in): the platform ends `disconnected`."""
     run, owner = _platform_run(context, platform_id=platform_id, operation=states.DISCONNECT)
     try:
-        async with run.step() as session:
+
+        async def forget(session: AsyncSession) -> dict[str, Any]:
             await steps.end_connection(
                 session, user_id=owner[0], platform_id=platform_id, operation=states.DISCONNECT
             )
-        return {"platform_id": platform_id}
+            return {"platform_id": platform_id}
+
+        return await run.step("forget_credentials", forget)
     except Superseded:
         return {"superseded": True}
 

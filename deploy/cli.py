@@ -1,9 +1,10 @@
-"""The `pgstack` command line: migrate, serve, worker, dev, schema, users."""
+"""The `pgstack` command line: migrate, serve, worker, dev, schema, users, status, jobs."""
 
 import argparse
 import sys
 from typing import TypeVar
 
+from deploy import ops_cli
 from deploy.services import SERVICES
 
 T = TypeVar("T")
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     users = commands.add_parser("users", help="disable, enable or make operator an account")
     users.add_argument("action", choices=["disable", "enable", "grant-operator", "revoke-operator"])
     users.add_argument("email")
+    ops_cli.add_commands(commands)  # status, jobs
     schema_command = commands.add_parser(
         "schema", help="print the schema the migrations produce (deploy/schema.sql)"
     )
@@ -80,6 +82,10 @@ def main(argv: list[str] | None = None) -> None:
             print(operators.main(args.action, args.email, _settings(ServiceSettings)))
         except AppError as exc:
             sys.exit(f"pgstack: {exc.detail}")
+    elif args.command in ("status", "jobs"):
+        from job_service.config import Settings as JobSettings
+
+        sys.exit(ops_cli.main(args, _settings(JobSettings)))
     elif args.command == "schema":
         from deploy import schema
 

@@ -150,9 +150,10 @@ class Stack:
 
     def start_web(self) -> None:
         env = {**self.env, "NODE_ENV": "production", "NEXT_TELEMETRY_DISABLED": "1"}
-        next_bin = str(WEB / "node_modules" / ".bin" / "next")
-        # Loopback only: the dev stack is for this machine.
-        command = [next_bin, "start", "--port", str(web_port()), "--hostname", "127.0.0.1"]
+        # web/server.mjs serves the production build as `next start` would, but sets the
+        # client's address (X-Forwarded-For) itself. Loopback only: the stack is for this machine.
+        env.update(PORT=str(web_port()), HOSTNAME="127.0.0.1")
+        command = [shutil.which("node") or "node", "server.mjs"]
         self.processes["web"] = subprocess.Popen(command, env=env, cwd=WEB)
         self.ready_urls["web"] = f"http://127.0.0.1:{web_port()}/login"
 

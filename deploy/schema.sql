@@ -91,15 +91,57 @@ END $$;
 CREATE FUNCTION public.pgstack_background_job_changed() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
+DECLARE
+    event_kind text := 'progress';
+    event jsonb;
+    changed_steps jsonb;
+    logged_at timestamptz;
 BEGIN
     IF TG_OP = 'UPDATE' THEN
-        IF (NEW.status, NEW.progress_percent, NEW.progress_message)
-                IS NOT DISTINCT FROM (OLD.status, OLD.progress_percent, OLD.progress_message) THEN
+        IF (NEW.status, NEW.progress_percent, NEW.progress_message, NEW.steps)
+                IS NOT DISTINCT FROM (OLD.status, OLD.progress_percent, OLD.progress_message, OLD.steps)
+                THEN
             RETURN NEW;
         END IF;
         NEW.version := OLD.version + 1;
         NEW.updated_at := now();
     END IF;
+    event := jsonb_build_object(
+        'id', NEW.id,
+        'kind', NEW.kind,
+        'status', NEW.status,
+        'progress', NEW.progress_percent,
+        'message', left(NEW.progress_message, 200),
+        'version', NEW.version,
+        -- epoch milliseconds, to the microsecond: clients measure delivery with it
+        'updated_at', round(extract(epoch FROM NEW.updated_at) * 1000, 3)
+    );
+    IF TG_OP = 'INSERT' OR NEW.status IS DISTINCT FROM OLD.status THEN
+        event_kind := 'status';
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.steps IS DISTINCT FROM OLD.steps THEN
+        -- The steps that started or ended, as JobRead shows them (their results stay private).
+        SELECT coalesce(jsonb_agg(step - 'result' ORDER BY position), '[]') INTO changed_steps
+        FROM jsonb_array_elements(NEW.steps) WITH ORDINALITY AS s(step, position)
+        WHERE step IS DISTINCT FROM OLD.steps -> (position::integer - 1);
+        event := event || jsonb_build_object('steps', changed_steps);
+        IF event_kind <> 'status' THEN
+            event_kind := 'step';
+        END IF;
+    END IF;
+    -- clock_timestamp(), not the transaction's start: /v1/events' resume slack then needs to
+    -- cover only the time from this insert to the commit (job_service/streams.py).
+    INSERT INTO job_events (job_id, job_offset, user_id, kind, payload)
+    VALUES (
+        NEW.id, NEW.version, NEW.user_id, event_kind,
+        CASE WHEN NEW.status IN ('succeeded', 'failed', 'cancelled') THEN
+            event || jsonb_build_object(
+                'result', NEW.result,
+                'error', CASE WHEN NEW.error_type IS NOT NULL THEN jsonb_build_object(
+                    'type', NEW.error_type, 'message', NEW.error_message) END)
+        ELSE event END
+    )
+    RETURNING at INTO logged_at;
     -- Only a change someone watches is announced (see job_event_watchers). Registering a
     -- watcher takes this lock exclusively: a change either commits before the new watcher's
     -- first read, or sees the watcher and is announced.
@@ -110,18 +152,15 @@ BEGIN
     ) THEN
         RETURN NEW;
     END IF;
-    PERFORM pg_notify('job_events', json_build_object(
+    -- The event without the result and error (a terminal one is read from the log), so the
+    -- payload stays far below NOTIFY's 8000 bytes.
+    PERFORM pg_notify('job_events', (event || jsonb_build_object(
         'type', 'job',
-        'id', NEW.id,
         'user_id', NEW.user_id,
-        'kind', NEW.kind,
-        'status', NEW.status,
-        'progress', NEW.progress_percent,
-        'message', left(NEW.progress_message, 200),
-        'version', NEW.version,
-        -- epoch milliseconds, to the microsecond: clients measure delivery with it
-        'updated_at', round(extract(epoch FROM NEW.updated_at) * 1000, 3)
-    )::text);
+        'event', event_kind,
+        -- the resume cursor of /v1/events (epoch milliseconds, to the microsecond)
+        'at', round(extract(epoch FROM logged_at) * 1000, 3)
+    ))::text);
     RETURN NEW;
 END;
 $$;
@@ -339,11 +378,26 @@ CREATE FUNCTION public.procrastinate_fetch_job_v2(target_queue_names character v
     LANGUAGE plpgsql
     AS $$
 DECLARE
-	found_jobs procrastinate_jobs;
+    found_jobs procrastinate_jobs;
+    candidate_id bigint;
+    candidate_user bigint;
+    candidate_cap integer;
+    -- Users at their cap when this fetch began, or found there by the re-check.
+    capped bigint[];
 BEGIN
-    WITH candidate AS (
-        SELECT jobs.*
+    SELECT coalesce(array_agg(running.user_id), '{}') INTO capped
+    FROM (
+        SELECT user_id FROM background_jobs
+        WHERE status IN ('running', 'cancelling') AND user_id IS NOT NULL
+        GROUP BY user_id
+        HAVING count(*) >= min(max_active_per_user)
+    ) AS running;
+    LOOP
+        candidate_id := NULL;
+        SELECT jobs.id, owner.user_id, owner.max_active_per_user
+            INTO candidate_id, candidate_user, candidate_cap
             FROM procrastinate_jobs AS jobs
+            LEFT JOIN background_jobs AS owner ON owner.procrastinate_job_id = jobs.id
             WHERE
                 -- reject the job if its lock has earlier or higher priority jobs
                 NOT EXISTS (
@@ -353,17 +407,14 @@ BEGIN
                             jobs.lock IS NOT NULL
                             AND other_jobs.lock = jobs.lock
                             AND (
-                                -- job with same lock is already running
                                 other_jobs.status = 'doing'
-                                OR
-                                -- job with same lock is waiting and has higher priority (or same priority but was queued first)
-                                (
+                                OR (
                                     other_jobs.status = 'todo'
                                     AND (
                                         other_jobs.priority > jobs.priority
                                         OR (
-                                        other_jobs.priority = jobs.priority
-                                        AND other_jobs.id < jobs.id
+                                            other_jobs.priority = jobs.priority
+                                            AND other_jobs.id < jobs.id
                                         )
                                     )
                                 )
@@ -372,16 +423,32 @@ BEGIN
                 AND jobs.status = 'todo'
                 AND (target_queue_names IS NULL OR jobs.queue_name = ANY( target_queue_names ))
                 AND (jobs.scheduled_at IS NULL OR jobs.scheduled_at <= now())
+                AND (
+                    owner.max_active_per_user IS NULL
+                    OR owner.user_id IS NULL
+                    OR owner.user_id <> ALL (capped)
+                )
             ORDER BY jobs.priority DESC, jobs.id ASC LIMIT 1
-            FOR UPDATE OF jobs SKIP LOCKED
-    )
-    UPDATE procrastinate_jobs
-        SET status = 'doing', worker_id = p_worker_id
-        FROM candidate
-        WHERE procrastinate_jobs.id = candidate.id
-        RETURNING procrastinate_jobs.* INTO found_jobs;
-
- RETURN found_jobs;
+            FOR UPDATE OF jobs SKIP LOCKED;
+        IF candidate_id IS NULL THEN
+            RETURN found_jobs;  -- nothing to run: the all-NULL row Procrastinate expects
+        END IF;
+        IF candidate_cap IS NOT NULL AND candidate_user IS NOT NULL THEN
+            PERFORM pg_advisory_xact_lock(7002, hashint8(candidate_user));
+            IF (
+                SELECT count(*) FROM background_jobs
+                WHERE user_id = candidate_user AND status IN ('running', 'cancelling')
+            ) >= candidate_cap THEN
+                capped := capped || candidate_user;
+                CONTINUE;
+            END IF;
+        END IF;
+        UPDATE procrastinate_jobs
+            SET status = 'doing', worker_id = p_worker_id
+            WHERE id = candidate_id
+            RETURNING * INTO found_jobs;
+        RETURN found_jobs;
+    END LOOP;
 END;
 $$;
 
@@ -741,6 +808,10 @@ CREATE TABLE public.background_jobs (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
+    steps jsonb DEFAULT '[]'::jsonb NOT NULL,
+    max_active_per_user integer,
+    traceparent text,
+    CONSTRAINT background_jobs_max_active_check CHECK ((max_active_per_user > 0)),
     CONSTRAINT background_jobs_progress_check CHECK (((progress_percent >= 0) AND (progress_percent <= 100))),
     CONSTRAINT background_jobs_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelling'::text, 'cancelled'::text])))
 );
@@ -784,6 +855,34 @@ CREATE UNLOGGED TABLE public.job_event_watchers (
     user_id bigint NOT NULL,
     watcher uuid NOT NULL,
     expires_at timestamp with time zone NOT NULL
+);
+
+--
+-- Name: job_events; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.job_events (
+    id bigint NOT NULL,
+    job_id uuid NOT NULL,
+    job_offset bigint NOT NULL,
+    user_id bigint,
+    at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    kind text NOT NULL,
+    payload jsonb NOT NULL,
+    CONSTRAINT job_events_kind_check CHECK ((kind = ANY (ARRAY['status'::text, 'progress'::text, 'step'::text])))
+);
+
+--
+-- Name: job_events_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.job_events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.job_events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
 );
 
 --
@@ -1137,6 +1236,20 @@ ALTER TABLE ONLY public.job_event_watchers
     ADD CONSTRAINT job_event_watchers_pkey PRIMARY KEY (user_id, watcher);
 
 --
+-- Name: job_events job_events_job_offset_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.job_events
+    ADD CONSTRAINT job_events_job_offset_key UNIQUE (job_id, job_offset);
+
+--
+-- Name: job_events job_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.job_events
+    ADD CONSTRAINT job_events_pkey PRIMARY KEY (id);
+
+--
 -- Name: login_failures login_failures_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1227,10 +1340,22 @@ ALTER TABLE ONLY public.users
 CREATE INDEX background_jobs_active_idx ON public.background_jobs USING btree (user_id) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text, 'cancelling'::text]));
 
 --
+-- Name: background_jobs_finished_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX background_jobs_finished_idx ON public.background_jobs USING btree (finished_at);
+
+--
 -- Name: background_jobs_idempotency_key; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE UNIQUE INDEX background_jobs_idempotency_key ON public.background_jobs USING btree (user_id, idempotency_key) NULLS NOT DISTINCT WHERE (idempotency_key IS NOT NULL);
+
+--
+-- Name: background_jobs_running_user_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX background_jobs_running_user_idx ON public.background_jobs USING btree (user_id) WHERE (status = ANY (ARRAY['running'::text, 'cancelling'::text]));
 
 --
 -- Name: background_jobs_user_created_idx; Type: INDEX; Schema: public; Owner: -
@@ -1249,6 +1374,12 @@ CREATE INDEX idx_procrastinate_jobs_worker_not_null ON public.procrastinate_jobs
 --
 
 CREATE INDEX idx_procrastinate_workers_last_heartbeat ON public.procrastinate_workers USING btree (last_heartbeat);
+
+--
+-- Name: job_events_user_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX job_events_user_at_idx ON public.job_events USING btree (user_id, at);
 
 --
 -- Name: login_failures_email_idx; Type: INDEX; Schema: public; Owner: -
@@ -1374,7 +1505,13 @@ CREATE TRIGGER demo_job_ended AFTER UPDATE OF status ON public.background_jobs F
 -- Name: background_jobs pgstack_background_job_changed; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER pgstack_background_job_changed BEFORE INSERT OR UPDATE ON public.background_jobs FOR EACH ROW EXECUTE FUNCTION public.pgstack_background_job_changed();
+CREATE TRIGGER pgstack_background_job_changed BEFORE UPDATE ON public.background_jobs FOR EACH ROW EXECUTE FUNCTION public.pgstack_background_job_changed();
+
+--
+-- Name: background_jobs pgstack_background_job_inserted; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER pgstack_background_job_inserted AFTER INSERT ON public.background_jobs FOR EACH ROW EXECUTE FUNCTION public.pgstack_background_job_changed();
 
 --
 -- Name: procrastinate_events pgstack_mirror_job_event; Type: TRIGGER; Schema: public; Owner: -

@@ -20,6 +20,7 @@ PACKAGES=(
     "test | pgbouncer  | command -v pgbouncer || test -x /usr/sbin/pgbouncer"
     "test | docker-compose | command -v docker-compose"
     "test | iproute2   | command -v ip"
+    "test | prometheus | command -v promtool"
 )
 
 fetch_uv() {

@@ -27,7 +27,7 @@ from deploy import (
     tasks,  # noqa: F401  (the import registers every service's tasks)
     worker_health,
 )
-from shared import connections, db, jobs, queue
+from shared import connections, db, jobs, queue, tracing
 from shared.listener import Listener, backoff
 from shared.logging import configure_logging
 from shared.settings import ServiceSettings
@@ -53,6 +53,11 @@ class WorkerSettings(ServiceSettings):
     prune_cron: str = Field(default="17 * * * *", validation_alias="WORKER_PRUNE_CRON")
     prune_queue_hours: int = Field(default=24, ge=1, validation_alias="WORKER_PRUNE_QUEUE_HOURS")
     prune_jobs_days: int = Field(default=30, ge=1, validation_alias="WORKER_PRUNE_JOBS_DAYS")
+    # The job event log's retention; job_service reads the same variable (streams resume
+    # exactly within it).
+    prune_events_hours: float = Field(
+        default=24, gt=0, validation_alias="JOBS_EVENTS_RETENTION_HOURS"
+    )
     # New jobs arrive by NOTIFY; polling only covers a lost notification or a scheduled job.
     poll_seconds: float = Field(default=2, gt=0, validation_alias="WORKER_POLL_SECONDS")
     # The queues this worker takes jobs from, comma-separated; empty: every queue.
@@ -240,6 +245,7 @@ def exc_name(exc: BaseException) -> str:
 
 async def run_worker(settings: WorkerSettings, *, install_signal_handlers: bool = True) -> None:
     """Run the worker until SIGTERM; raises WorkerFailed if it stopped on a failure."""
+    tracing.configure("worker")  # before any connection: psycopg is instrumented
     for module in filter(None, (p.strip() for p in settings.import_paths.split(","))):
         importlib.import_module(module)
     schedule_periodic(settings)
@@ -257,6 +263,7 @@ async def run_worker(settings: WorkerSettings, *, install_signal_handlers: bool 
         "max_recoveries": settings.max_recoveries,
         "prune_queue_hours": settings.prune_queue_hours,
         "prune_jobs_days": settings.prune_jobs_days,
+        "prune_events_hours": settings.prune_events_hours,
     }
     options: WorkerOptions = {
         "concurrency": settings.concurrency,

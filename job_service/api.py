@@ -126,6 +126,7 @@ async def user_events(
         last_event_id=last_event_id,
         heartbeat=settings.sse_heartbeat_seconds,
         slack_seconds=settings.sse_resume_slack_seconds,
+        retention_hours=settings.events_retention_hours,
     )
     return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 # Importing tasks registers jobs:* on the shared queue app, so this process can retry them.
-from job_service import api, hub, metrics, tasks  # noqa: F401
+from job_service import api, hub, metrics, ops_api, tasks  # noqa: F401
 from job_service.config import Settings
 from shared.service_app import create_service_app
 
@@ -20,14 +20,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.hub = hub.Hub(
-            app.state.listener, app.state.engine, ttl=settings.sse_watch_seconds
+            app.state.listener,
+            app.state.engine,
+            ttl=settings.sse_watch_seconds,
+            reads=max(1, settings.db_pool_size - 2),
         )
+        restore_sigterm = hub.end_streams_on_sigterm(app.state.hub)
         refresher = asyncio.create_task(
             metrics.collector.refresh_forever(app.state.engine, settings.metrics_refresh_seconds)
         )
         try:
             yield
         finally:
+            restore_sigterm()
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
@@ -37,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name="job",
         title="pgstack job_service",
         settings=settings,
-        routers=[api.router, api.internal_router],
+        routers=[api.router, api.internal_router, ops_api.router],
         readiness_checks=[metrics.worker_readiness(settings)],
         lifespan=lifespan,
         verify_passports=True,

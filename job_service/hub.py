@@ -6,21 +6,27 @@ one JSON parse per notification. Job changes are announced only for users someon
 Hub registers the users it streams in `job_event_watchers` (migration 0004).
 
 When the LISTEN connection comes back after a database restart, every stream is told to
-re-read (`RESYNC`), as a resumed stream does.
+re-read (`RESYNC`), as a resumed stream does. On SIGTERM every stream is told to end
+(`CLOSE`, `end_streams_on_sigterm`), before uvicorn waits for open connections to finish:
+otherwise it cuts them after its graceful timeout, mid-body.
 """
 
 import asyncio
 import contextlib
 import json
 import logging
+import signal
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
+from types import FrameType
 from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import db, sql
@@ -35,6 +41,8 @@ QUERIES = sql.load(__file__)
 
 # Put in a stream's queue when it may have missed notifications: re-read the state.
 RESYNC: dict[str, Any] = {"type": "resync"}
+# Put in every stream's queue when the process shuts down: end the stream.
+CLOSE: dict[str, Any] = {"type": "close"}
 QUEUE_LIMIT = 1000
 
 
@@ -46,9 +54,17 @@ class Hub:
     registration is renewed while the user has streams here (it lapses `ttl` seconds after).
     """
 
-    def __init__(self, listener: Listener, engine: AsyncEngine, *, ttl: float = 60) -> None:
+    def __init__(
+        self, listener: Listener, engine: AsyncEngine, *, ttl: float = 60, reads: int = 5
+    ) -> None:
         self.engine = engine
         self.ttl = ttl
+        # Streams read the database through at most `reads` connections at once (job_service
+        # leaves two of its pool to the rest): hundreds opening together (a deploy, a
+        # reconnect storm) take turns instead of queueing at the pool ahead of registrations
+        # and other requests (with all 500 streams of tests/job_service/test_streams.py
+        # queued there, registrations waited past the pool's 5 s timeout: a 503).
+        self.reads = asyncio.Semaphore(reads)
         self.watcher = uuid.uuid4()
         self._queues: dict[int, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
         self._registrations: dict[int, asyncio.Future[None]] = {}
@@ -57,6 +73,7 @@ class Hub:
             listener.on_reconnect(self._reconnected),
         ]
         self._renewal = asyncio.create_task(self._renew_forever(), name="watch renewal")
+        self.closing = False
 
     async def close(self) -> None:
         for unsubscribe in self._unsubscribe:
@@ -65,9 +82,18 @@ class Hub:
         with contextlib.suppress(asyncio.CancelledError):
             await self._renewal
 
+    def end_streams(self) -> None:
+        """Tell every stream, and every one opened from now on, to end."""
+        self.closing = True
+        for queues in self._queues.values():
+            for queue in queues:
+                _put(queue, CLOSE)
+
     async def subscribe(self, user_id: int) -> "Subscription":
         """Start queueing the user's notifications; `close()` the subscription when done."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
+        if self.closing:
+            queue.put_nowait(CLOSE)
         self._queues[user_id].add(queue)
         subscription = Subscription(queue, lambda: self._unsubscribe_queue(user_id, queue))
         # Every stream waits for the user's registration, the first one's or a retry.
@@ -141,6 +167,8 @@ class Hub:
                 _put(queue, RESYNC)
 
     def _notified(self, payload: str) -> None:
+        if self.closing:
+            return
         event = json.loads(payload)
         for queue in self._queues.get(event.get("user_id"), ()):
             _put(queue, event)
@@ -157,8 +185,36 @@ class Subscription:
         self.close = close
 
 
+def end_streams_on_sigterm(hub: Hub) -> Callable[[], None]:
+    """Make SIGTERM end the hub's streams, then do what it did before (uvicorn's graceful
+    shutdown, which then waits for no stream); returns the function that undoes it.
+
+    Only the main thread can handle signals: elsewhere (an app served by a test's thread)
+    this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(hub.end_streams)
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, handle)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
+
+
 def _put(queue: asyncio.Queue[dict[str, Any]], event: dict[str, Any]) -> None:
-    if queue.full():
+    if event is CLOSE:
+        while not queue.empty():  # nothing else matters any more
+            queue.get_nowait()
+    elif queue.full():
         # A client this far behind gets the current state instead of every change.
         while not queue.empty():
             queue.get_nowait()
@@ -168,10 +224,11 @@ def _put(queue: asyncio.Queue[dict[str, Any]], event: dict[str, Any]) -> None:
 
 async def patiently(read: Callable[[], Awaitable[T]], every: float = 0.5) -> T:
     """Read again until the database answers: an open stream outlives a database restart
-    (the first attempts may meet connections the restart broke, or no server at all)."""
+    (the first attempts may meet connections the restart broke, or no server at all) and a
+    pool kept busy by hundreds of streams opening at once (its wait times out)."""
     while True:
         try:
             return await read()
-        except (DBAPIError, psycopg.OperationalError) as exc:
+        except (DBAPIError, psycopg.OperationalError, PoolTimeout) as exc:
             logger.info("stream read failed, retrying: %s", exc.__class__.__name__)
             await asyncio.sleep(every)

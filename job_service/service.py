@@ -21,14 +21,14 @@ QUERIES = sql.load(__file__)
 
 
 async def get_job_or_raise(
-    session: AsyncSession, *, job_id: uuid.UUID, user_id: int
+    session: AsyncSession, *, job_id: uuid.UUID, user_id: int | None
 ) -> BackgroundJob:
-    """The user's job; someone else's job is as absent as a missing one."""
-    job = await session.scalar(
-        select(BackgroundJob)
-        .where(BackgroundJob.id == job_id, BackgroundJob.user_id == user_id)
-        .execution_options(populate_existing=True)
-    )
+    """The user's job; someone else's job is as absent as a missing one. `user_id` None:
+    anyone's (the operators' routes, job_service/ops.py)."""
+    query = select(BackgroundJob).where(BackgroundJob.id == job_id)
+    if user_id is not None:
+        query = query.where(BackgroundJob.user_id == user_id)
+    job = await session.scalar(query.execution_options(populate_existing=True))
     if job is None:
         raise JobNotFound()
     return job
@@ -77,7 +77,38 @@ async def list_changed_jobs(
     return list(result)
 
 
-async def cancel_job(session: AsyncSession, *, job_id: uuid.UUID, user_id: int) -> BackgroundJob:
+async def list_job_events(
+    session: AsyncSession, *, job_id: uuid.UUID, after: int
+) -> list[dict[str, Any]]:
+    """The job's logged changes after offset `after`, in order (migration 0010): each row's
+    `job_offset`, `kind`, `payload` and `at` (epoch ms)."""
+    cursor = await db.execute(
+        session, QUERIES["job_events_after"], {"job_id": job_id, "after": after}
+    )
+    return list(await cursor.fetchall())
+
+
+async def list_user_events(
+    session: AsyncSession, *, user_id: int, since_ms: float
+) -> list[dict[str, Any]]:
+    """The user's logged changes written since `since_ms` (epoch ms), in the order written."""
+    cursor = await db.execute(
+        session, QUERIES["user_events_since"], {"user_id": user_id, "since": since_ms}
+    )
+    return list(await cursor.fetchall())
+
+
+async def get_now(session: AsyncSession) -> float:
+    """The database's time (epoch ms); a read that follows sees all committed before it."""
+    cursor = await db.execute(session, QUERIES["now"], {})
+    row = await cursor.fetchone()
+    assert row is not None
+    return float(row["now"])
+
+
+async def cancel_job(
+    session: AsyncSession, *, job_id: uuid.UUID, user_id: int | None
+) -> BackgroundJob:
     """Cancel a waiting job at once; ask a running one to abort (it becomes `cancelling`).
 
     Cancelling a job that is already cancelled or cancelling changes nothing.
@@ -99,7 +130,9 @@ async def cancel_job(session: AsyncSession, *, job_id: uuid.UUID, user_id: int) 
     return job
 
 
-async def retry_job(session: AsyncSession, *, job_id: uuid.UUID, user_id: int) -> BackgroundJob:
+async def retry_job(
+    session: AsyncSession, *, job_id: uuid.UUID, user_id: int | None
+) -> BackgroundJob:
     """Run a failed or cancelled job again: a new queue job behind the same row."""
     job = await get_job_or_raise(session, job_id=job_id, user_id=user_id)
     if job.status not in ("failed", "cancelled"):

@@ -2,10 +2,12 @@
 
 Events carry `id:` so `Last-Event-ID` resumes a stream:
 
-- `GET /v1/jobs/{id}/events`: the id is the job's version.
-- `GET /v1/events`: the id is a cursor `<T>~<job>.<version>,...`: T (epoch ms) the latest
-  `updated_at` sent, then the versions sent of the jobs updated in the `slack` before T (see
-  job_service/streams.py for why that misses nothing and sends nothing twice).
+- `GET /v1/jobs/{id}/events`: the id is the job's offset in the event log (`job_events`,
+  migration 0010), which is its version after the change.
+- `GET /v1/events`: the id is a cursor `<T>~<job>.<offset>,...`: T (epoch ms) up to which the
+  stream has every change (the latest change sent or the latest read of the log), then the
+  offsets sent of the jobs changed in the `slack` before T (see job_service/streams.py for why
+  that misses nothing and sends nothing twice).
 """
 
 import json
@@ -16,6 +18,9 @@ from shared.jobs import BackgroundJob, JobRead
 from shared.validation import int64
 
 KEEP_ALIVE = ": keep-alive\n\n"
+# The last words of a stream ended by a shutdown: reconnect (with Last-Event-ID) in a second,
+# to another replica or to this one restarted.
+RETRY = ": shutting down\nretry: 1000\n\n"
 
 
 def encode(data: str, *, event: str, id: str | int | None = None) -> str:
@@ -30,6 +35,28 @@ def encode(data: str, *, event: str, id: str | int | None = None) -> str:
 def job_data(job: BackgroundJob) -> str:
     """A job's full state, in the shape `GET /v1/jobs/{id}` serves."""
     return JobRead.of(job).model_dump_json()
+
+
+def resume_point(id: str | int) -> str:
+    """An `id:` alone: it sets the client's Last-Event-ID and dispatches no event."""
+    return f"id: {id}\n\n"
+
+
+def log_data(row: dict[str, Any]) -> str:
+    """A change from the event log, as a live one is sent (`change_data`), with a terminal
+    state's result and error."""
+    return json.dumps({**row["payload"], "event": row["kind"], "at": float(row["at"])})
+
+
+def missed_data(**details: Any) -> str:
+    """What a client behind the log's retention is told before it gets the current state."""
+    return json.dumps(
+        {
+            "detail": "Changes older than the event log's retention were missed; "
+            "the current state follows.",
+            **details,
+        }
+    )
 
 
 def change_data(notification: dict[str, Any]) -> str:
@@ -80,9 +107,13 @@ class Cursor:
         seen = self.seen.get(job_id)
         return seen is None or version > seen[0]
 
-    def add(self, job_id: str, version: int, updated_at: int) -> None:
-        self.seen[job_id] = (version, updated_at)
-        self.at = max(self.at, updated_at)
+    def add(self, job_id: str, version: int, at: float) -> None:
+        self.seen[job_id] = (version, int(at))
+        self.advance(at)
+
+    def advance(self, at: float) -> None:
+        """Every change written before `at` - slack has been sent (or was never this user's)."""
+        self.at = max(self.at, int(at))
         horizon = self.horizon_ms
         if len(self.seen) > 64:
             self.seen = {j: s for j, s in self.seen.items() if s[1] >= horizon}

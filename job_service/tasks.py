@@ -87,7 +87,8 @@ async def _give_up(context: JobContext, job: Job, message: str) -> None:
 @blueprint.task(name="prune", pass_context=True, queue="jobs")
 async def prune(context: JobContext, timestamp: int) -> dict[str, int]:
     """Delete finished queue rows after `prune_queue_hours`, finished `background_jobs` rows
-    after `prune_jobs_days`: the queue stays small, users keep their history for days."""
+    after `prune_jobs_days`, the event log's rows after `prune_events_hours`: the queue stays
+    small, users keep their history for days, streams resume for hours."""
     limits = context.additional_context
     await context.app.job_manager.delete_old_jobs(
         nb_hours=limits["prune_queue_hours"],
@@ -97,7 +98,10 @@ async def prune(context: JobContext, timestamp: int) -> dict[str, int]:
     )
     async with context.app.connector.pool.connection() as conn:  # type: ignore[attr-defined]
         cursor = await conn.execute(QUERIES["prune_jobs"], {"days": limits["prune_jobs_days"]})
-    return {"background_jobs": cursor.rowcount}
+        events = await conn.execute(
+            QUERIES["prune_events"], {"hours": limits["prune_events_hours"]}
+        )
+    return {"background_jobs": cursor.rowcount, "job_events": events.rowcount}
 
 
 # Keep last: it registers the tasks defined above, under this service's namespace.

@@ -108,6 +108,10 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI's 400 for a JSON body that is not UTF-8: bad input like any malformed JSON,
+        # so the same 422 every route documents (found by schemathesis: tests/contract).
+        return problem(422, "Validation failed", "The body is not UTF-8 JSON.")
     title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
     return problem(exc.status_code, title, str(exc.detail), headers=exc.headers)
 

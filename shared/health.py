@@ -22,6 +22,9 @@ SCHEMA_REVISIONS = (
     "0006_demo",
     "0007_accounts",
     "0008_leftovers",
+    "0009_durable_steps",
+    "0010_event_log",
+    "0011_job_traceparent",
 )
 SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
 

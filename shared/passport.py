@@ -58,6 +58,8 @@ class Passport:
     user_id: int
     session_id: uuid.UUID
     expires_at: float
+    # The account's roles when the passport was minted ("operator": the ops API).
+    roles: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,11 +213,17 @@ def _passport_of(claims: dict[str, Any]) -> Passport | ServicePassport:
     if not subject.isascii() or not subject.isdecimal() or not isinstance(session_id, str):
         raise InvalidPassport()
     user_id = int(subject)
-    if not 1 <= user_id <= INT64_MAX:
+    roles = claims.get("roles", [])
+    if not 1 <= user_id <= INT64_MAX or not isinstance(roles, list):
+        raise InvalidPassport()
+    if not all(isinstance(role, str) for role in roles):
         raise InvalidPassport()
     try:
         return Passport(
-            user_id=user_id, session_id=uuid.UUID(session_id), expires_at=float(claims["exp"])
+            user_id=user_id,
+            session_id=uuid.UUID(session_id),
+            expires_at=float(claims["exp"]),
+            roles=frozenset(roles),
         )
     except ValueError as exc:
         raise InvalidPassport() from exc

@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import connections, db, metrics, passport
+from shared import connections, db, metrics, passport, tracing
 from shared.errors import install_error_handlers
 from shared.health import ReadinessCheck, health_router
 from shared.listener import Listener
@@ -87,6 +87,7 @@ def create_service_app(
     app.add_middleware(metrics.MetricsMiddleware, service=name)
     app.add_middleware(LimitsMiddleware, max_body_bytes=max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
+    tracing.instrument_app(app, name)
     return app
 
 

@@ -2,7 +2,13 @@
 
 Both are written on the caller's own connection, so both exist if it commits, neither if it
 rolls back. A kind is a task registered on the shared app (`shared.queue`) in this process:
-its queue, lock and priority come from there.
+its queue, lock and priority come from there. Each job carries its user's cap on running jobs
+(shared/jobs/fairness.py).
+
+`supersede=True` replaces, rather than returns, the user's earlier job of the same kind and key:
+a second click on "sync" cancels the first sync (queued: at once; running: it is asked to abort
+and ends `cancelled`) and starts a new one. The earlier job gives up its key, so the key names
+the newest job.
 """
 
 import uuid
@@ -15,7 +21,8 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import db, queue, sql
+from shared import db, queue, sql, tracing
+from shared.jobs import fairness
 from shared.jobs.errors import JobAlreadyQueued, UnknownJobKind
 from shared.jobs.models import BackgroundJob
 
@@ -28,18 +35,33 @@ async def enqueue(
     user_id: int | None,
     args: dict[str, Any],
     idempotency_key: str | None = None,
+    *,
+    supersede: bool = False,
 ) -> BackgroundJob:
     """Create a job of task `kind` for `user_id` in the session's transaction.
 
     A repeated `(user_id, idempotency_key)` returns the first job and enqueues nothing, even
     when the calls race: the second INSERT waits for the first transaction, then sees it.
+    With `supersede` (which needs a key), the user's earlier job of this kind and key is
+    cancelled if it is still queued or running, and a new job is made.
     Raises `UnknownJobKind` for a task this process has not registered, `JobAlreadyQueued`
     when the task's queueing lock is taken (the session's transaction stays usable).
     """
     deferrer = deferrer_for(kind)
+    if supersede:
+        if idempotency_key is None:
+            raise ValueError("supersede needs an idempotency key: it names the job to replace")
+        await _supersede(session, kind, user_id, idempotency_key)
     row_id = await session.scalar(
         insert(BackgroundJob)
-        .values(kind=kind, user_id=user_id, args=args, idempotency_key=idempotency_key)
+        .values(
+            kind=kind,
+            user_id=user_id,
+            args=args,
+            idempotency_key=idempotency_key,
+            max_active_per_user=fairness.max_active_per_user(user_id),
+            traceparent=tracing.current_traceparent(),
+        )
         # The unique index background_jobs_idempotency_key (NULLS NOT DISTINCT, keyed rows).
         .on_conflict_do_nothing(
             index_elements=[BackgroundJob.user_id, BackgroundJob.idempotency_key],
@@ -57,6 +79,7 @@ async def enqueue(
         return existing
 
     procrastinate_id = await defer(session, deferrer, args)
+    await _rank(session, user_id, [row_id], [procrastinate_id])
     job: BackgroundJob | None = await session.scalar(
         update(BackgroundJob)
         .where(BackgroundJob.id == row_id)
@@ -74,20 +97,64 @@ async def enqueue_many(
     statements whatever their number (no idempotency keys); returns their ids in order."""
     deferrer = deferrer_for(kind)
     ids = [uuid.uuid4() for _ in args_list]
+    cap = fairness.max_active_per_user(user_id)
+    traceparent = tracing.current_traceparent()
     await session.execute(
         insert(BackgroundJob),
         [
-            {"id": job_id, "kind": kind, "user_id": user_id, "args": args}
+            {
+                "id": job_id,
+                "kind": kind,
+                "user_id": user_id,
+                "args": args,
+                "max_active_per_user": cap,
+                "traceparent": traceparent,
+            }
             for job_id, args in zip(ids, args_list, strict=True)
         ],
     )
     deferrer.connection = await db.psycopg_connection(session)
     # Queue ids come from one sequence in the order of the batch: sorted, they match it.
     procrastinate_ids = sorted(await deferrer.batch_defer_async(*args_list))
+    await _rank(session, user_id, ids, procrastinate_ids)
     await db.execute(
         session, QUERIES["link_queue_jobs"], {"ids": ids, "procrastinate_ids": procrastinate_ids}
     )
     return ids
+
+
+async def _rank(
+    session: AsyncSession,
+    user_id: int | None,
+    ids: list[uuid.UUID],
+    procrastinate_ids: list[int],
+) -> None:
+    """Place new jobs in their user's turn (shared/jobs/fairness.py: the order)."""
+    await db.execute(
+        session,
+        QUERIES["rank_queue_jobs"],
+        {"user_id": user_id, "ids": ids, "procrastinate_ids": procrastinate_ids},
+    )
+
+
+async def _supersede(
+    session: AsyncSession, kind: str, user_id: int | None, idempotency_key: str
+) -> None:
+    """Take the key from the user's earlier job of `kind`, cancelling it if still active.
+
+    Its row is locked first: two superseding calls at once take turns, and the second's
+    INSERT then meets the first's new job (and returns it).
+    """
+    cursor = await db.execute(
+        session,
+        QUERIES["release_key"],
+        {"user_id": user_id, "kind": kind, "idempotency_key": idempotency_key},
+    )
+    for row in await cursor.fetchall():
+        if row["procrastinate_job_id"] is not None and row["active"]:
+            await db.execute(
+                session, QUERIES["cancel_queue_job"], {"job_id": row["procrastinate_job_id"]}
+            )
 
 
 def deferrer_for(kind: str) -> JobDeferrer:

@@ -29,11 +29,16 @@ from shared import db, sql
 QUERIES = sql.load(__file__)
 
 
+class NotRetried(Exception):
+    """A failure no retry can mend (a task changed under its job, say): `Backoff` never
+    retries it."""
+
+
 class Backoff(BaseRetryStrategy):
     """Retry with exponential back-off: waits `first`, 2x, 4x, ... seconds, at most `cap`.
 
     `attempts` counts every run, the first included; `on` limits retries to these
-    exception types (default: any exception).
+    exception types (default: any exception but `NotRetried`).
     """
 
     def __init__(
@@ -53,7 +58,7 @@ class Backoff(BaseRetryStrategy):
         return float(min(self.cap, self.first * 2**previous_attempts))
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
-        if job.attempts + 1 >= self.attempts:
+        if job.attempts + 1 >= self.attempts or isinstance(exception, NotRetried):
             return None
         if self.on is not None and not isinstance(exception, self.on):
             return None

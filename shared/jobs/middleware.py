@@ -1,4 +1,5 @@
-"""The worker middleware around every job: its timeout, and its result or error in its row.
+"""The worker middleware around every job: its timeout, its result or error in its row, and
+its span in the trace of the request that enqueued it.
 
 The result is what the task returns, written before Procrastinate marks the job succeeded, so
 a succeeded job always has it. An exception is stored as its type and message (never a
@@ -15,7 +16,7 @@ import procrastinate
 from procrastinate import JobContext
 from psycopg.types.json import Jsonb
 
-from shared import sql
+from shared import sql, tracing
 from shared.jobs.kit import timeout_of
 
 logger = logging.getLogger(__name__)
@@ -36,9 +37,11 @@ def job_middleware(default_timeout: float) -> Middleware:
     ) -> Any:
         seconds = timeout_of(context, default_timeout)
         deadline = asyncio.timeout(seconds)
+        traceparent = await _traceparent(context)
         try:
-            async with deadline:
-                result = await call_next()
+            with tracing.job_span(context.job.task_name, traceparent):
+                async with deadline:
+                    result = await call_next()
         except TimeoutError as exc:
             if not deadline.expired():  # the task's own timeout (a slow HTTP call, say)
                 await _store_error(context, "TimeoutError", str(exc))
@@ -69,6 +72,14 @@ def job_middleware(default_timeout: float) -> Middleware:
         return result
 
     return run_job
+
+
+async def _traceparent(context: JobContext) -> str | None:
+    """The trace the job was enqueued in; None outside one (or for a periodic task)."""
+    async with _pool(context).connection() as conn:
+        cursor = await conn.execute(QUERIES["traceparent"], {"job_id": context.job.id})
+        row = await cursor.fetchone()
+    return None if row is None else row[0]
 
 
 def _pool(context: JobContext) -> Any:

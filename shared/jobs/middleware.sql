@@ -15,3 +15,7 @@ WHERE procrastinate_job_id = %(job_id)s
   AND EXISTS (SELECT 1 FROM procrastinate_jobs
               WHERE id = %(job_id)s AND status = 'doing'
                 AND worker_id IS NOT DISTINCT FROM %(worker_id)s)
+
+-- traceparent --
+-- The trace the job was enqueued in (shared/tracing.py), to continue it.
+SELECT traceparent FROM background_jobs WHERE procrastinate_job_id = %(job_id)s

@@ -57,6 +57,14 @@ class BackgroundJob(Base):
             "user_id",
             postgresql_where=text("status IN ('queued', 'running', 'cancelling')"),
         ),
+        Index(
+            "background_jobs_running_user_idx",
+            "user_id",
+            postgresql_where=text("status IN ('running', 'cancelling')"),
+        ),
+        # Jobs finished since a time: job_service's metrics reading (0011).
+        Index("background_jobs_finished_idx", "finished_at"),
+        CheckConstraint("max_active_per_user > 0", name="background_jobs_max_active_check"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(
@@ -75,6 +83,12 @@ class BackgroundJob(Base):
     error_type: Mapped[str | None] = mapped_column(Text)
     error_message: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
+    # The W3C traceparent of the request that enqueued it (shared/tracing.py), or None.
+    traceparent: Mapped[str | None] = mapped_column(Text)
+    # The task's steps in order (shared/jobs/steps.py); a change is user-visible (0009).
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'"))
+    # JOBS_MAX_ACTIVE_PER_USER when it was enqueued (shared/jobs/fairness.py); None: no cap.
+    max_active_per_user: Mapped[int | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)
     started_at: Mapped[dt.datetime | None] = mapped_column(TIMESTAMPTZ)

@@ -22,6 +22,19 @@ class JobError(BaseModel):
     message: str | None
 
 
+StepStatus = Literal["running", "succeeded", "failed"]
+
+
+class JobStep(BaseModel):
+    """One step of a job (shared/jobs/steps.py), in the order the task met them."""
+
+    name: str
+    status: StepStatus
+    attempts: int
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
 class JobRead(BaseModel):
     """A job as its owner sees it: job_service serves it, demo_service embeds it."""
 
@@ -38,6 +51,7 @@ class JobRead(BaseModel):
     updated_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    steps: list[JobStep]
     links: JobLinks
 
     @classmethod
@@ -59,5 +73,6 @@ class JobRead(BaseModel):
             updated_at=job.updated_at,
             started_at=job.started_at,
             finished_at=job.finished_at,
+            steps=[JobStep.model_validate(entry) for entry in job.steps or []],
             links=JobLinks(self=path, status=f"{path}/status", events=f"{path}/events"),
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.stack import ROOT, Cluster
+from tests.kit.processes import ROOT, Cluster
 
 
 @pytest.fixture(scope="module")

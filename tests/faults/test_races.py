@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.stack import (
+from tests.kit.passports import PassportKey
+from tests.kit.processes import (
     Answers,
     Cluster,
     Processes,
@@ -15,7 +16,6 @@ from tests.faults.stack import (
     unfinished_jobs,
     users_of,
 )
-from tests.kit.passports import PassportKey
 from tests.kit.waiting import eventually
 
 PARALLEL = 100

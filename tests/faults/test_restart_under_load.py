@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.faults.stack import (
+from tests.kit.processes import (
     TERMINAL,
     Answers,
     Cluster,

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.faults.stack import Answers, Cluster, User, running_stack, users_of
+from tests.kit.processes import Answers, Cluster, User, running_stack, users_of
 from tests.kit.waiting import eventually
 
 ROUTES = [

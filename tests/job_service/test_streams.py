@@ -1,6 +1,8 @@
-"""Server-Sent Events: a job's life in order, resumable, on one LISTEN connection."""
+"""Server-Sent Events: a job's life in order, resumable from the event log exactly (every
+missed change once, in order), on one LISTEN connection."""
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -15,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 
 from deploy import migrate
 from deploy.embedded import EmbeddedPostgres
+from job_service import tasks
 from job_service.app import create_app
 from shared import events
 from shared.settings import sqlalchemy_url
@@ -68,21 +71,46 @@ async def collect(
     headers: dict[str, str],
     *,
     stop_after: int | None = None,
+    resume_points: list[str] | None = None,
 ) -> list[SSEEvent]:
-    """The events of a stream (no comments) until it ends, or the first `stop_after`."""
+    """The events of a stream until it ends, or the first `stop_after`; comments are left out,
+    and so are resume points (an `id:` alone), which go to `resume_points` if given."""
     received: list[SSEEvent] = []
     async with http.stream("GET", url, headers=headers) as response:
-        assert response.status_code == 200
+        assert response.status_code == 200, (response.status_code, await response.aread())
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"] == "no-cache"
         assert response.headers["x-accel-buffering"] == "no"
         async for event in sse_events(response):
             if "comment" in event:
                 continue
+            if "data" not in event:
+                if resume_points is not None:
+                    resume_points.append(event["id"])
+                continue
             received.append(event)
             if stop_after is not None and len(received) >= stop_after:
                 break
     return received
+
+
+def logged_changes(db_url: str, job_id: uuid.UUID | str) -> list[tuple[int, str]]:
+    """The job's changes as the event log holds them: (offset, status), in order."""
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT job_offset, payload->>'status' FROM job_events WHERE job_id = %s"
+            " ORDER BY job_offset",
+            (job_id,),
+        ).fetchall()
+    return [(int(offset), str(status)) for offset, status in rows]
+
+
+def age_the_log(db_url: str, hours: float) -> int:
+    """Make every logged change `hours` older (as if the client had been away that long),
+    then run the prune task's query with the default retention (24 h); the rows it deleted."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("UPDATE job_events SET at = at - make_interval(secs => %s)", (hours * 3600,))
+        return conn.execute(tasks.QUERIES["prune_events"], {"hours": 24}).rowcount
 
 
 class TestJobStream:
@@ -109,7 +137,7 @@ class TestJobStream:
         assert [int(e["id"]) for e in received] == [1, 2, 3, 4, 5, 6]
         assert data[-1]["result"] == {"steps": 3}
 
-    async def test_a_reconnect_with_last_event_id_gets_only_what_it_missed(
+    async def test_a_reconnect_with_last_event_id_gets_each_change_it_missed_then_the_end(
         self, sse: Streams, tmp_path: Path
     ) -> None:
         user_id = make_user(sse.db_url)
@@ -126,8 +154,11 @@ class TestJobStream:
             go.touch()
             await eventually(status_is(sse.db_url, job.id, "succeeded"))
             rest = await collect(sse.http, url, {**headers, "Last-Event-ID": last_id})
-        assert [e.data["status"] for e in rest] == ["succeeded"]
-        assert int(rest[0]["id"]) > int(last_id)
+        logged = logged_changes(sse.db_url, job.id)
+        assert [int(e["id"]) for e in rest] == [o for o, _ in logged if o > int(last_id)]
+        assert [e.data["status"] for e in rest] == [s for o, s in logged if o > int(last_id)]
+        assert rest[-1].data["status"] == "succeeded"
+        assert rest[-1].data["result"] == "done"
         # Up to date already: a finished job's stream ends at once, sending nothing.
         assert await collect(sse.http, url, {**headers, "Last-Event-ID": rest[0]["id"]}) == []
 
@@ -144,6 +175,154 @@ class TestJobStream:
                 if len(kinds) == 3:
                     break
         assert kinds == ["event", "comment", "comment"]
+
+
+class TestJobStreamResume:
+    async def test_a_stream_cut_after_any_event_resumes_with_each_later_change_once_in_order(
+        self, sse: Streams
+    ) -> None:
+        """Cut after event k (for every k), the stream resumed with that event's id sends
+        events k+1..n of the job's log exactly, then ends at the terminal state."""
+        user_id = make_user(sse.db_url)
+        job = await enqueue(sse.engine, "test:steps", user_id, {"steps": 4, "pause": 0.02})
+        async with running_worker(sse.db_url):
+            await eventually(status_is(sse.db_url, job.id, "succeeded"))
+        logged = logged_changes(sse.db_url, job.id)
+        n = len(logged)
+        assert [o for o, _ in logged] == list(range(1, n + 1))  # dense offsets 1..n
+        url = f"{sse.base_url}/v1/jobs/{job.id}/events"
+        headers = sse.passport_key.headers(user_id)
+        for k in range(1, n):
+            rest = await collect(sse.http, url, {**headers, "Last-Event-ID": str(k)})
+            assert [int(e["id"]) for e in rest] == list(range(k + 1, n + 1))
+            assert [(e.data["version"], e.data["status"]) for e in rest] == logged[k:]
+            assert [e.data["progress"] for e in rest][-1] == 100
+        assert rest[-1].data["result"] == {"steps": 4}
+
+    async def test_a_client_behind_the_retention_gets_missed_then_the_current_state(
+        self, sse: Streams
+    ) -> None:
+        user_id = make_user(sse.db_url)
+        job = await enqueue(sse.engine, "test:steps", user_id, {"steps": 2, "pause": 0.02})
+        async with running_worker(sse.db_url):
+            await eventually(status_is(sse.db_url, job.id, "succeeded"))
+        n = len(logged_changes(sse.db_url, job.id))
+        assert age_the_log(sse.db_url, hours=25) >= n
+        url = f"{sse.base_url}/v1/jobs/{job.id}/events"
+        got = await collect(
+            sse.http, url, {**sse.passport_key.headers(user_id), "Last-Event-ID": "1"}
+        )
+        assert [e["event"] for e in got] == ["missed", "job"]
+        assert got[0].data["after"] == 1
+        assert (got[1]["id"], got[1].data["status"]) == (str(n), "succeeded")
+        assert got[1].data["result"] == {"steps": 2}
+
+
+class TestUserStreamResume:
+    async def test_a_stream_cut_after_any_event_resumes_with_each_later_change_of_many_jobs_once(
+        self, sse: Streams
+    ) -> None:
+        """One stream sees 4 jobs from their creation to their end (every logged change);
+        cut after its event k, for several k, a stream resumed with that event's id gets
+        exactly the changes after it: each once, each job's in order."""
+        user_id = make_user(sse.db_url)
+        headers = sse.passport_key.headers(user_id)
+        url = f"{sse.base_url}/v1/events"
+        whole: list[SSEEvent] = []
+
+        async def read_all() -> None:
+            async with sse.http.stream("GET", url, headers=headers) as response:
+                async for event in sse_events(response):
+                    if "data" in event:
+                        whole.append(event)
+
+        reading = asyncio.create_task(read_all())
+        await asyncio.sleep(0.5)
+        job_ids = [
+            (await enqueue(sse.engine, "test:steps", user_id, {"steps": 3, "pause": 0.02})).id
+            for _ in range(4)
+        ]
+        async with running_worker(sse.db_url, WORKER_CONCURRENCY=4):
+            for job_id in job_ids:
+                await eventually(status_is(sse.db_url, job_id, "succeeded"))
+        expected = {(str(j), o) for j in job_ids for o, _ in logged_changes(sse.db_url, j)}
+        await eventually(lambda: len(whole) >= len(expected), what="every change streamed")
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+
+        def changes(events: list[SSEEvent]) -> list[tuple[str, int]]:
+            return [(e.data["id"], e.data["version"]) for e in events]
+
+        assert sorted(changes(whole)) == sorted(expected)  # all of them, once each
+        for k in (1, 3, len(whole) // 2, len(whole) - 1):
+            rest = await collect(
+                sse.http,
+                url,
+                {**headers, "Last-Event-ID": whole[k - 1]["id"]},
+                stop_after=len(whole) - k,
+            )
+            assert sorted(changes(rest)) == sorted(changes(whole[k:]))
+            for job_id in job_ids:
+                versions = [v for j, v in changes(rest) if j == str(job_id)]
+                assert versions == sorted(versions)
+        # And nothing more: after the last of them, the next event is a new change.
+        waiting = asyncio.create_task(
+            collect(sse.http, url, {**headers, "Last-Event-ID": rest[-1]["id"]}, stop_after=1)
+        )
+        await asyncio.sleep(0.3)
+        new_job = await enqueue(sse.engine, "test:steps", user_id, {})
+        (next_event,) = await asyncio.wait_for(waiting, 10)
+        assert (next_event.data["id"], next_event.data["version"]) == (str(new_job.id), 1)
+
+    async def test_a_stream_that_got_no_event_resumes_exactly_from_its_first_moment(
+        self, sse: Streams
+    ) -> None:
+        """A new stream of a user with no job gives a resume point at once; resumed with it
+        after jobs ran meanwhile, it gets every change of theirs (issue 11, item 6)."""
+        user_id = make_user(sse.db_url)
+        headers = sse.passport_key.headers(user_id)
+        url = f"{sse.base_url}/v1/events"
+        points: list[str] = []
+        reading = asyncio.create_task(collect(sse.http, url, headers, resume_points=points))
+        await eventually(lambda: points, what="the resume point")
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+        job_ids = [
+            (await enqueue(sse.engine, "test:steps", user_id, {"steps": 1})).id for _ in range(3)
+        ]
+        async with running_worker(sse.db_url):
+            for job_id in job_ids:
+                await eventually(status_is(sse.db_url, job_id, "succeeded"))
+        expected = [(str(j), o) for j in job_ids for o, _ in logged_changes(sse.db_url, j)]
+        rest = await collect(
+            sse.http, url, {**headers, "Last-Event-ID": points[0]}, stop_after=len(expected)
+        )
+        assert sorted((e.data["id"], e.data["version"]) for e in rest) == sorted(expected)
+        assert {e.data["status"] for e in rest if e.data["version"] == 4} <= {"succeeded"}
+
+    async def test_a_cursor_behind_the_retention_gets_missed_then_the_current_state(
+        self, sse: Streams
+    ) -> None:
+        user_id = make_user(sse.db_url)
+        headers = sse.passport_key.headers(user_id)
+        url = f"{sse.base_url}/v1/events"
+        points: list[str] = []
+        reading = asyncio.create_task(collect(sse.http, url, headers, resume_points=points))
+        await eventually(lambda: points, what="the resume point")
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+        job = await enqueue(sse.engine, "test:steps", user_id, {"steps": 1})
+        async with running_worker(sse.db_url):
+            await eventually(status_is(sse.db_url, job.id, "succeeded"))
+        assert age_the_log(sse.db_url, hours=25) > 0
+        at, _, seen = points[0].partition("~")
+        old_cursor = f"{int(at) - 25 * 3600 * 1000}~{seen}"
+        got = await collect(sse.http, url, {**headers, "Last-Event-ID": old_cursor}, stop_after=2)
+        assert [e["event"] for e in got] == ["missed", "job"]
+        assert (got[1].data["id"], got[1].data["status"]) == (str(job.id), "succeeded")
 
 
 class TestUserStream:
@@ -196,15 +375,21 @@ class TestUserStream:
         async with running_worker(sse.db_url):
             await eventually(status_is(sse.db_url, first_job.id, "succeeded"))
             await eventually(status_is(sse.db_url, second_job.id, "succeeded"))
+        missed = [
+            (str(job.id), offset, status)
+            for job in (first_job, second_job)
+            for offset, status in logged_changes(sse.db_url, job.id)
+            if job is second_job or offset > first[0].data["version"]
+        ]
         resumed = await collect(
             sse.http,
             f"{sse.base_url}/v1/events",
             {**headers, "Last-Event-ID": first[0]["id"]},
-            stop_after=2,
+            stop_after=len(missed),
         )
-        assert sorted((e.data["id"], e.data["status"]) for e in resumed) == sorted(
-            [(str(first_job.id), "succeeded"), (str(second_job.id), "succeeded")]
-        )
+        got = [(e.data["id"], e.data["version"], e.data["status"]) for e in resumed]
+        assert sorted(got) == sorted(missed)
+        assert [g for g in got if g[0] == str(first_job.id)][-1][2] == "succeeded"
         # And from the last of those, nothing is sent again: the next event is a new change.
         reading = asyncio.create_task(
             collect(
@@ -223,19 +408,33 @@ class TestUserStream:
 class TestOneListenConnection:
     async def test_500_open_streams_share_one_listen_connection_and_all_get_each_change(
         self,
-        base_url: str,
         http: httpx.AsyncClient,
         db_url: str,
         passport_key: PassportKey,
     ) -> None:
+        # Keep-alives at their default pace: 500 streams commenting every 0.3 s would keep
+        # this process's one event loop (server and clients) too busy to open the rest.
+        async with over_http(create_app(app_settings(db_url, passport_key))) as base_url:
+            await self._check_500_streams(http, base_url, db_url, passport_key)
+
+    async def _check_500_streams(
+        self, http: httpx.AsyncClient, base_url: str, db_url: str, passport_key: PassportKey
+    ) -> None:
         users = [make_user(db_url) for _ in range(50)]
         streams: list[asyncio.Task[list[SSEEvent]]] = []
+        # A stream's resume point comes after its subscription: once each has one, each
+        # gets every notification from then on.
+        points: list[list[str]] = [[] for _ in range(500)]
         for i in range(500):
             user_id = users[i % 50]
             streams.append(
                 asyncio.create_task(
                     collect(
-                        http, f"{base_url}/v1/events", passport_key.headers(user_id), stop_after=1
+                        http,
+                        f"{base_url}/v1/events",
+                        passport_key.headers(user_id),
+                        stop_after=1,
+                        resume_points=points[i],
                     )
                 )
             )
@@ -249,7 +448,7 @@ class TestOneListenConnection:
                     (database,),
                 ).fetchall()
 
-        await asyncio.sleep(3)  # every stream connected and subscribed
+        await eventually(lambda: all(points), within=120, what="every stream subscribed")
         assert len(listeners()) == 1
         with psycopg.connect(db_url, autocommit=True) as conn:
             for user_id in users:

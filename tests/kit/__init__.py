@@ -6,6 +6,8 @@
 - `jobs`: enqueueing as a service does, job rows; `workers`: the real worker in-process or
   as processes;
 - `servers`: an app in-process or over real HTTP; `stack`: `pgstack dev` and Chromium.
+- `processes`: a private cluster, the services and workers as `pgstack` processes, people
+  using them over HTTP (the fault tests and `make soak`).
 
 The embedded cluster's crash-and-restart is `EmbeddedPostgres.restart()` itself.
 """

@@ -201,3 +201,20 @@ async def _raw_exchange(base_url: str, request: bytes) -> tuple[int, dict[str, s
         return int(status_line.split()[1]), headers, body
     finally:
         writer.close()
+
+
+class TestUndecodableBodies:
+    async def test_a_json_body_that_is_not_utf8_is_a_422_problem(self, db_url: str) -> None:
+        """Found by schemathesis (tests/contract): FastAPI answered an undocumented 400."""
+        app = create_service_app(
+            name="test", title="test", settings=Settings(DATABASE_URL=db_url), routers=[widgets]
+        )
+        async with serving(app) as client:
+            response = await client.post(
+                "/widgets",
+                content=b"\\\xe3\x98\xbc\xff\x6b\xfe",
+                headers={"content-type": "application/json"},
+            )
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["detail"] == "The body is not UTF-8 JSON."

@@ -16,43 +16,58 @@ export function problem(status: number, title: string, detail: string): Response
   );
 }
 
+// This app's own origin as browsers serialise it (scheme, host, port), e.g. https://app.example.com;
+// by default the development stack's http://localhost:3000 (shifted by PGSTACK_PORT_OFFSET).
+const offset = Number(process.env.PGSTACK_PORT_OFFSET ?? "0") || 0;
+const canonicalOrigin = serialisedOrigin(
+  process.env.WEB_ORIGIN ?? `http://localhost:${3000 + offset}`,
+);
+
 // Origins besides this app's own that may send unsafe requests (comma-separated).
 const allowedOrigins = new Set(
   (process.env.WEB_ALLOWED_ORIGINS ?? "")
     .split(",")
-    .map((origin) => origin.trim())
-    .filter(Boolean),
+    .map((origin) => serialisedOrigin(origin.trim()))
+    .filter((origin): origin is string => origin !== null),
 );
+if (canonicalOrigin) allowedOrigins.add(canonicalOrigin);
+
+// The CSRF decision reads these request headers: a cache must not serve one answer for another.
+export const CSRF_VARY = "Origin, Sec-Fetch-Site";
+
+function serialisedOrigin(url: string): string | null {
+  try {
+    const origin = new URL(url).origin;
+    return origin === "null" ? null : origin;
+  } catch {
+    return null;
+  }
+}
 
 /**
  * A 403 for an unsafe request that did not come from this app's own pages, else null.
  *
- * Browsers send `Sec-Fetch-Site`; older ones only `Origin`, which must then be this app's origin
- * (its Host) or an allowed one. A JSON content type keeps plain HTML forms from other sites out.
+ * Browsers send `Sec-Fetch-Site`; older ones only `Origin`, which must then be exactly this app's
+ * configured origin (WEB_ORIGIN) or an allowed one, compared as browsers serialise it: a Host
+ * match would let `http://attacker@host`, another scheme or another port through. A JSON content
+ * type keeps plain HTML forms from other sites out.
  */
 export function rejectCrossSite(request: Request): Response | null {
   const site = request.headers.get("sec-fetch-site");
   const origin = request.headers.get("origin");
-  let sameOrigin: boolean;
-  if (site) {
-    sameOrigin = site === "same-origin" || (origin !== null && allowedOrigins.has(origin));
-  } else if (origin) {
-    let host: string | null = null;
-    try {
-      host = new URL(origin).host;
-    } catch {
-      host = null;
-    }
-    sameOrigin = host === request.headers.get("host") || allowedOrigins.has(origin);
-  } else {
-    sameOrigin = false;
-  }
-  if (!sameOrigin) return problem(403, "Forbidden", "Cross-site request refused.");
+  const allowedOrigin = origin !== null && allowedOrigins.has(origin);
+  const sameOrigin = site ? site === "same-origin" || allowedOrigin : allowedOrigin;
+  if (!sameOrigin) return withVary(problem(403, "Forbidden", "Cross-site request refused."));
   const type = (request.headers.get("content-type") ?? "").split(";")[0]?.trim().toLowerCase();
   if (type !== "application/json") {
-    return problem(415, "Unsupported Media Type", "Send application/json.");
+    return withVary(problem(415, "Unsupported Media Type", "Send application/json."));
   }
   return null;
+}
+
+function withVary(response: Response): Response {
+  response.headers.set("vary", CSRF_VARY);
+  return response;
 }
 
 /** The session, or the 401 to answer with. */

@@ -1,9 +1,11 @@
 // Calls from the Next.js server to demo_service and job_service, always with the passport of
-// the request's session (`Authorization: Bearer`), never with the browser's cookie.
+// the request's session (`Authorization: Bearer`), never with the browser's cookie, and with a
+// `traceparent` (traceparent.ts).
 
 import "server-only";
 
 import { SERVICE_TIMEOUT_MS } from "./config";
+import { outgoingTraceparent } from "./traceparent";
 
 export class ServiceError extends Error {
   constructor(
@@ -25,7 +27,12 @@ export async function serviceFetch(url: string, init: Init): Promise<Response> {
   const { passport, headers, stream, ...rest } = init;
   return fetch(url, {
     ...rest,
-    headers: { accept: "application/json", ...headers, authorization: `Bearer ${passport}` },
+    headers: {
+      accept: "application/json",
+      traceparent: await outgoingTraceparent(),
+      ...headers,
+      authorization: `Bearer ${passport}`,
+    },
     cache: "no-store",
     signal: stream ? rest.signal : AbortSignal.timeout(SERVICE_TIMEOUT_MS),
   });

@@ -300,6 +300,8 @@ export interface components {
              * @enum {string}
              */
             status: "queued" | "running" | "succeeded" | "failed" | "cancelling" | "cancelled";
+            /** Steps */
+            steps: components["schemas"]["JobStep"][];
             /**
              * Updated At
              * Format: date-time
@@ -307,6 +309,25 @@ export interface components {
             updated_at: string;
             /** Version */
             version: number;
+        };
+        /**
+         * JobStep
+         * @description One step of a job (shared/jobs/steps.py), in the order the task met them.
+         */
+        JobStep: {
+            /** Attempts */
+            attempts: number;
+            /** Finished At */
+            finished_at: string | null;
+            /** Name */
+            name: string;
+            /** Started At */
+            started_at: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "succeeded" | "failed";
         };
         /** MetricDay */
         MetricDay: {

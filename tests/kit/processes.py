@@ -1,5 +1,5 @@
-"""The stack as it runs in production, for the fault tests: a private PostgreSQL cluster this
-test module owns, the three services as `pgstack serve` processes and workers as `pgstack
+"""The stack as it runs in production, for the fault tests and the soak: a private PostgreSQL
+cluster of the caller's own, the three services as `pgstack serve` processes and workers as `pgstack
 worker` processes, and users who log in over HTTP.
 
 Every process writes its output to a log file beside the cluster, so a failing test can say

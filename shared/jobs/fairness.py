@@ -1,0 +1,62 @@
+"""Per-user fairness: users take turns, and at most JOBS_MAX_ACTIVE_PER_USER of a user's jobs
+run at once.
+
+The turn (enqueue.py, `rank_queue_jobs`): a new queue job's Procrastinate priority becomes its
+task's priority times 10,000, less its place in its user's own queue (the user's queued and
+running jobs ahead of it). Procrastinate's fetch takes the highest priority first, then the
+oldest, with its own index: so each user's first waiting job goes before anyone's second, a
+user who queued a thousand jobs a minute ago does not delay one who queues ten now, and a
+higher task priority still goes first (up to +-214,000, the int4 range over 10,000). A job
+deferred without a row (periodic tasks) or retried through job_service keeps its task's
+priority: the front of its priority, as it has waited once already.
+
+The cap is enforced where jobs are taken, in the database: migration 0009 replaces
+Procrastinate's `procrastinate_fetch_job_v2` with a version that passes over a job whose user
+already runs as many jobs as the job's `max_active_per_user` (written at enqueue). Such a job
+stays `queued` and the fetch takes the next job in order, so nobody else is held back; when
+one of the user's jobs ends, the worker's next fetch can take the next of theirs.
+
+Why the cap at fetch time, and not with Procrastinate's `lock` (one running job per lock): a
+lock is a cap of one, and a lock per "slot" is not work-conserving (a slot's long job holds
+back its queued jobs while another slot is free). Why not admission at enqueue (defer only while
+the user is under the cap, defer the next one when a job ends): it keeps waiting jobs out of
+Procrastinate, so their priority, queue and retry config would have to be replayed from a
+trigger. The fetch is one function, and correct under concurrency: the user's running count is
+re-checked under a per-user advisory lock held until the fetch commits, and the same
+transaction marks the job running (the 'started' event's mirror trigger), so two workers
+fetching for one user count one after the other (tests/shared/test_fairness.py: three worker
+processes, the cap never exceeded). Why the turn in the priority and not in the fetch's ORDER
+BY: ordering by a per-user rank there joins and sorts every waiting job at each fetch, where
+the priority is read from Procrastinate's own index.
+
+A cap alone does not make fast jobs fair: with jobs of a few milliseconds a heavy user rarely
+has several running, and their thousand jobs, enqueued first, are still taken first. That is
+what the turn is for. Measured by `bench/durable.py` (figures in docs/DESIGN.md, "Deviations
+(as built)").
+
+Not built: a per-kind cap (every kind shares the user's cap).
+"""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Enough for a person's demo, a few connections and a sync side by side.
+DEFAULT_MAX_ACTIVE_PER_USER = 4
+
+
+class FairnessSettings(BaseSettings):
+    """JOBS_MAX_ACTIVE_PER_USER: 0 turns the cap off."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    max_active_per_user: int = Field(
+        default=DEFAULT_MAX_ACTIVE_PER_USER, ge=0, validation_alias="JOBS_MAX_ACTIVE_PER_USER"
+    )
+
+
+def max_active_per_user(user_id: int | None) -> int | None:
+    """The cap a new job of `user_id` carries: None for no cap (or no user)."""
+    if user_id is None:
+        return None
+    cap = FairnessSettings().max_active_per_user
+    return cap or None

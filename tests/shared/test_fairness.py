@@ -1,0 +1,143 @@
+"""Per-user fairness (JOBS_MAX_ACTIVE_PER_USER), with several real worker processes: a user's
+jobs beyond the cap wait as queued, without holding back another user's jobs."""
+
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from shared import jobs
+from tests.kit.users import make_user
+from tests.kit.waiting import eventually
+from tests.kit.workers import running_worker, worker_processes
+from tests.shared import step_tasks
+
+CAP = 2
+
+
+def query(db_url: str, sql: str, *params: Any) -> list[dict[str, Any]]:
+    with psycopg.connect(db_url, row_factory=dict_row, autocommit=True) as conn:
+        cursor = conn.execute(sql.encode(), params)
+        return cursor.fetchall() if cursor.description else []
+
+
+async def enqueue_holds(
+    engine: AsyncEngine, user_id: int, run: str, count: int, seconds: float
+) -> list[uuid.UUID]:
+    async with AsyncSession(engine) as session:
+        ids = await jobs.enqueue_many(
+            session,
+            "stepping:hold",
+            user_id,
+            [{"run": run, "seconds": seconds} for _ in range(count)],
+        )
+        await session.commit()
+    return ids
+
+
+def unfinished(db_url: str, ids: list[uuid.UUID]) -> int:
+    [row] = query(
+        db_url,
+        "SELECT count(*) AS n FROM background_jobs WHERE id = ANY(%s)"
+        " AND status NOT IN ('succeeded', 'failed', 'cancelled')",
+        ids,
+    )
+    return int(row["n"])
+
+
+async def test_a_heavy_user_runs_at_most_the_cap_and_holds_back_nobody_under_three_workers(
+    db_url: str, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One user queues 16 jobs, then another queues 3; three workers of 4 slots each run
+    them. No job of either user ever started with more than CAP of its user's jobs running
+    (the cap was reached), and the second user's jobs all started while the first user's
+    were still waiting."""
+    monkeypatch.setenv("JOBS_MAX_ACTIVE_PER_USER", str(CAP))
+    query(db_url, step_tasks.EFFECTS_TABLE)
+    heavy_run, light_run = uuid.uuid4().hex, uuid.uuid4().hex
+    heavy = await enqueue_holds(engine, make_user(db_url), heavy_run, 16, 0.3)
+    light = await enqueue_holds(engine, make_user(db_url), light_run, 3, 0.3)
+    with worker_processes(
+        db_url,
+        WORKER_IMPORT_PATHS=step_tasks.__name__,
+        WORKER_QUEUES="fair",
+        WORKER_CONCURRENCY="4",
+        WORKER_POLL_SECONDS="0.2",
+    ) as workers:
+        for _ in range(3):
+            workers.start()
+        await eventually(lambda: unfinished(db_url, heavy + light) == 0, within=120)
+    seen = {
+        run: [
+            row["value"]
+            for row in query(db_url, "SELECT value FROM task_effects WHERE run = %s", run)
+        ]
+        for run in (heavy_run, light_run)
+    }
+    assert len(seen[heavy_run]) == 16
+    assert max(seen[heavy_run]) == CAP
+    assert len(seen[light_run]) == 3
+    assert max(seen[light_run]) <= CAP
+    [order] = query(
+        db_url,
+        "SELECT max(started_at) FILTER (WHERE id = ANY(%s)) AS light_last,"
+        " max(started_at) FILTER (WHERE id = ANY(%s)) AS heavy_last FROM background_jobs",
+        light,
+        heavy,
+    )
+    assert order["light_last"] < order["heavy_last"]
+
+
+async def test_without_a_cap_one_user_runs_as_many_jobs_as_there_are_slots(
+    db_url: str, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JOBS_MAX_ACTIVE_PER_USER=0 turns the cap off: the jobs carry none, and one worker of
+    4 slots runs 4 of the user's jobs at once."""
+    monkeypatch.setenv("JOBS_MAX_ACTIVE_PER_USER", "0")
+    query(db_url, step_tasks.EFFECTS_TABLE)
+    run = uuid.uuid4().hex
+    ids = await enqueue_holds(engine, make_user(db_url), run, 8, 0.5)
+    assert query(
+        db_url, "SELECT DISTINCT max_active_per_user FROM background_jobs WHERE id = ANY(%s)", ids
+    ) == [{"max_active_per_user": None}]
+    with worker_processes(
+        db_url,
+        WORKER_IMPORT_PATHS=step_tasks.__name__,
+        WORKER_QUEUES="fair",
+        WORKER_CONCURRENCY="4",
+        WORKER_POLL_SECONDS="0.2",
+    ) as workers:
+        workers.start()
+        await eventually(lambda: unfinished(db_url, ids) == 0, within=120)
+    rows = query(db_url, "SELECT value FROM task_effects WHERE run = %s", run)
+    assert max(row["value"] for row in rows) == 4
+
+
+async def test_users_take_turns_so_ten_jobs_queued_after_a_thousand_do_not_wait_for_them(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    """One user queues 30 jobs, then another queues 3; one worker running one job at a time
+    alternates between them: the second user's 3 jobs have all started before the first
+    user's 5th."""
+    query(db_url, step_tasks.EFFECTS_TABLE)
+    heavy = await enqueue_holds(engine, make_user(db_url), uuid.uuid4().hex, 30, 0)
+    light = await enqueue_holds(engine, make_user(db_url), uuid.uuid4().hex, 3, 0)
+    async with running_worker(
+        db_url,
+        WORKER_QUEUES="fair",
+        WORKER_CONCURRENCY=1,
+        WORKER_POLL_SECONDS=0.2,
+        WORKER_SHUTDOWN_GRACE=1,
+    ):
+        await eventually(lambda: unfinished(db_url, heavy + light) == 0, within=120)
+    heavy_starts = sorted(
+        row["started_at"]
+        for row in query(db_url, "SELECT started_at FROM background_jobs WHERE id = ANY(%s)", heavy)
+    )
+    [light_last] = query(
+        db_url, "SELECT max(started_at) AS at FROM background_jobs WHERE id = ANY(%s)", light
+    )
+    assert light_last["at"] < heavy_starts[4]

@@ -1,0 +1,155 @@
+"""Traces: a request's W3C `traceparent` (as the web app sends it) continues through the
+service, its SQL and the job it enqueues, into the worker's run of that job: one trace id from
+the click to the task. Spans go to an in-memory exporter of this process."""
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from demo_service.app import create_app
+from demo_service.config import Settings
+from shared import tracing
+from tests.kit.passports import PassportAuth, PassportKey
+from tests.kit.servers import serving
+from tests.kit.users import make_user
+from tests.kit.waiting import eventually
+from tests.kit.workers import running_worker
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    """Every span this process ends while the test runs."""
+    monkeypatch.setenv("PGSTACK_ENV", "test")
+    monkeypatch.setenv("DEMO_STEP_DELAY", "0")
+    tracing.configure("test")
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+    exporter.shutdown()  # a shut exporter drops what later tests' spans would add
+
+
+def stored_traceparent(db_url: str, user_id: int) -> str | None:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT traceparent FROM background_jobs WHERE user_id = %s AND status = 'succeeded'",
+            (user_id,),
+        ).fetchone()
+    return None if row is None else row[0]
+
+
+def finished_job_span(exporter: InMemorySpanExporter, trace_id: int) -> ReadableSpan | None:
+    for span in exporter.get_finished_spans():
+        if span.name == "job demo:enable" and span.context.trace_id == trace_id:
+            return span
+    return None
+
+
+async def test_one_trace_runs_from_the_web_request_to_the_task(
+    db_url: str, passport_key: PassportKey, spans: InMemorySpanExporter
+) -> None:
+    """POST /v1/demo/enable with the traceparent the web app sent: the service's server
+    span, its SQL and the demo:enable job's run are all in that trace, the job's run a
+    descendant of the request's span, and the job's row holds the trace."""
+    trace_id, web_span = secrets.randbits(128), secrets.randbits(64)
+    traceparent = f"00-{trace_id:032x}-{web_span:016x}-01"
+    user_id = make_user(db_url)
+    app = create_app(Settings(DATABASE_URL=db_url, PASSPORT_JWKS=passport_key.jwks))
+    async with (
+        serving(app) as client,
+        running_worker(db_url, WORKER_POLL_SECONDS=0.2, WORKER_SHUTDOWN_GRACE=1),
+    ):
+        client.auth = PassportAuth(passport_key, user_id)
+        response = await client.post("/v1/demo/enable", headers={"traceparent": traceparent})
+        assert response.status_code == 202, response.text
+        job_span = await eventually(lambda: finished_job_span(spans, trace_id), within=30)
+    stored = stored_traceparent(db_url, user_id)
+    assert stored is not None
+    assert stored.split("-")[1] == f"{trace_id:032x}"
+
+    in_trace = [s for s in spans.get_finished_spans() if s.context.trace_id == trace_id]
+    by_id = {s.context.span_id: s for s in in_trace}
+    server = [s for s in in_trace if s.kind == trace.SpanKind.SERVER]
+    assert [s.parent.span_id for s in server if s.parent] == [web_span]
+    assert any(s.attributes and s.attributes.get("db.system") == "postgresql" for s in in_trace)
+    # Up the job span's parents: the request's server span, then the web app's.
+    ancestry, span = [], job_span
+    while span.parent is not None and span.parent.span_id in by_id:
+        span = by_id[span.parent.span_id]
+        ancestry.append(span.kind)
+    assert trace.SpanKind.SERVER in ancestry
+    assert span.parent is not None
+    assert span.parent.span_id == web_span
+
+
+async def test_a_request_without_a_traceparent_starts_a_trace_its_job_continues(
+    db_url: str, passport_key: PassportKey, spans: InMemorySpanExporter
+) -> None:
+    """No traceparent (a client other than the web app): the service's span starts a trace,
+    and the job's run is in it too."""
+    user_id = make_user(db_url)
+    app = create_app(Settings(DATABASE_URL=db_url, PASSPORT_JWKS=passport_key.jwks))
+    async with (
+        serving(app) as client,
+        running_worker(db_url, WORKER_POLL_SECONDS=0.2, WORKER_SHUTDOWN_GRACE=1),
+    ):
+        client.auth = PassportAuth(passport_key, user_id)
+        assert (await client.post("/v1/demo/enable")).status_code == 202
+        stored = await eventually(lambda: stored_traceparent(db_url, user_id), within=30)
+        trace_id = int(stored.split("-")[1], 16)
+        await eventually(lambda: finished_job_span(spans, trace_id), within=30)
+    [server] = [
+        s
+        for s in spans.get_finished_spans()
+        if s.kind == trace.SpanKind.SERVER and s.context.trace_id == trace_id
+    ]
+    assert server.parent is None
+
+
+SPAN_IN_A_PROCESS = """
+from opentelemetry import trace
+from shared import tracing
+tracing.configure("exporting")
+with tracing.job_span("test:export", "00-{trace_id}-00f067aa0ba902b7-01"):
+    pass
+provider = trace.get_tracer_provider()
+getattr(provider, "shutdown", lambda: None)()  # flushes the batch (disabled: no SDK, no batch)
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "exported"),
+    [
+        ({}, False),
+        ({"OTEL_TRACES_EXPORTER": "console"}, True),
+        ({"OTEL_SDK_DISABLED": "true"}, False),
+    ],
+)
+def test_spans_are_exported_only_when_the_otel_variables_ask(
+    env: dict[str, str], exported: bool
+) -> None:
+    """By default nothing leaves the process; OTEL_TRACES_EXPORTER=console prints the span of
+    the trace it continued; OTEL_SDK_DISABLED=true turns tracing off."""
+    trace_id = f"{secrets.randbits(128):032x}"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-c", SPAN_IN_A_PROCESS.format(trace_id=trace_id)],
+        env={**base, **env},
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert (f"0x{trace_id}" in done.stdout) is exported, done.stdout + done.stderr
