@@ -29,15 +29,13 @@ SCHEMA_REVISIONS = (
 SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
 
 # The oldest revision each process kind of this release runs on (rolling deploys, see
-# deploy/release.py): auth needs the sessions, jobs and the worker the queue, demo its
-# state-machine triggers (0006, after the contract: the legacy writers' boolean flips jump
-# states those triggers refuse). Any other process needs the head.
-OLDEST_SCHEMA = {
-    "auth": "0003_sessions",
-    "job": "0004_jobs",
-    "worker": "0004_jobs",
-    "demo": "0006_demo",
-}
+# deploy/release.py); any kind not listed needs the head. auth reads the accounts of 0007 (roles,
+# folded emails, registration attempts); jobs, demo and the worker write steps, the event log and
+# the trace of 0009 to 0011. All of them come after the contract (0005), so this release's pods
+# wait unready while the previous app still runs, and serve from `migrate --to head` on; a
+# later release that adds only expand revisions lists this head here, and old and new pods
+# serve side by side.
+OLDEST_SCHEMA = {"auth": "0007_accounts"}
 
 # A readiness check returns details to report, or raises NotReady.
 ReadinessCheck = Callable[[AsyncEngine], Awaitable[dict[str, Any]]]

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from deploy import cli, migrate
+from shared.health import OLDEST_SCHEMA, SCHEMA_HEAD
 from tests.deploy.processes import Processes, base_env, pgstack, wait_for_status
 
 PASSWORD = "legacy password 1"
@@ -101,12 +102,14 @@ class TestMigrateTo:
 
 
 @pytest.mark.timeout(150)
-def test_the_legacy_writers_and_the_new_services_share_the_expanded_schema_then_contract(
+def test_the_legacy_app_writes_on_the_expanded_schema_while_new_pods_wait_then_contract(
     empty_db_url: str, processes: Processes
 ) -> None:
-    """Between expand and contract the old app's writers and this release's auth and jobs pods
-    work on one database; demo pods (which need the post-contract schema) wait unready, and
-    become ready, without a restart, once the contract is applied."""
+    """Between expand and contract the old app's writers work on the expanded schema (the
+    dual-write triggers keep the new status columns in step), while this release's pods, which
+    need revisions after the contract, answer /readyz 503 saying which revision they run on;
+    once the contract is applied they become ready without a restart and serve the users the
+    old app signed up (its bcrypt hashes)."""
     url = empty_db_url
     migrate.migrate_to(url, "0001_legacy_baseline")
     legacy_signup(url, "old@example.com")
@@ -117,16 +120,22 @@ def test_the_legacy_writers_and_the_new_services_share_the_expanded_schema_then_
     env["PASSPORT_JWKS_URL"] = f"{auth}/.well-known/jwks.json"
     jobs = processes.serve("jobs", env)
     demo = processes.serve("demo", env)
-    wait_for_status(f"{auth}/readyz", 200, processes)
-    wait_for_status(f"{jobs}/readyz", 200, processes)
-    wait_for_status(f"{demo}/readyz", 503, processes)
-    assert "runs on 0006_demo" in httpx.get(f"{demo}/readyz").json()["detail"]
+    for url_, oldest in ((auth, OLDEST_SCHEMA["auth"]), (jobs, SCHEMA_HEAD), (demo, SCHEMA_HEAD)):
+        wait_for_status(f"{url_}/readyz", 503, processes)
+        assert f"runs on {oldest}" in httpx.get(f"{url_}/readyz").json()["detail"]
 
     # The old app keeps writing its booleans; the new columns follow.
     legacy_toggle(url, "old@example.com", on=True)
     assert statuses(url, "old@example.com") == ("enabled", "connected")
-    # The new auth logs in the user the old app signed up (its bcrypt hash), and signs up a
-    # user whose booleans the old app reads as it always did.
+    legacy_toggle(url, "old@example.com", on=False)
+    assert statuses(url, "old@example.com") == ("disabled", "disconnected")
+
+    # Every old pod is gone: contract (the command a Job runs). The same new processes become
+    # ready and serve the old app's users.
+    contracted = pgstack("migrate", "--to", "head", env={"DATABASE_URL": url})
+    assert contracted.returncode == 0, contracted.stderr
+    for url_ in (auth, jobs, demo):
+        wait_for_status(f"{url_}/readyz", 200, processes)
     with httpx.Client() as client:
         log_in(client, auth, "old@example.com", PASSWORD)
         new_user = {"email": "new@example.com", "password": "a new and long password 7"}
@@ -134,20 +143,6 @@ def test_the_legacy_writers_and_the_new_services_share_the_expanded_schema_then_
             f"{auth}/v1/users", json=new_user, headers={"sec-fetch-site": "same-origin"}
         )
         assert response.status_code == 201, response.text
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT is_demo_mode FROM users WHERE email = 'new@example.com'")
-        assert row.fetchone() == (False,)
-    legacy_toggle(url, "old@example.com", on=False)
-    assert statuses(url, "old@example.com") == ("disabled", "disconnected")
-
-    # Every old pod is gone: contract (the command a Job runs). The same new processes stay
-    # ready, demo becomes ready.
-    contracted = pgstack("migrate", "--to", "head", env={"DATABASE_URL": url})
-    assert contracted.returncode == 0, contracted.stderr
-    wait_for_status(f"{demo}/readyz", 200, processes)
-    assert httpx.get(f"{auth}/readyz").status_code == 200
-    assert httpx.get(f"{jobs}/readyz").status_code == 200
-    with httpx.Client() as client:
         log_in(client, auth, "new@example.com", "a new and long password 7")
     # The old app's writes would now fail: why the contract waits for the rollout's end.
     with pytest.raises(psycopg.errors.UndefinedColumn):

@@ -9,10 +9,12 @@ from fastapi import APIRouter
 from httpx import AsyncClient
 from pydantic import BaseModel, Field
 
+from auth_service.app import create_app as create_auth_app
+from auth_service.config import Settings as AuthSettings
 from deploy import migrate
 from job_service.app import create_app
 from job_service.config import Settings
-from shared.health import SCHEMA_HEAD
+from shared.health import OLDEST_SCHEMA, SCHEMA_HEAD, SCHEMA_REVISIONS
 from shared.service_app import MAX_BODY_BYTES, create_service_app
 from tests.kit.servers import over_http, serving
 
@@ -32,7 +34,8 @@ async def create_widget(widget: Widget) -> Widget:
 
 @pytest.fixture
 async def client(db_url: str) -> AsyncIterator[AsyncClient]:
-    async with serving(create_app(Settings(DATABASE_URL=db_url))) as client:
+    settings = Settings(DATABASE_URL=db_url, ready_without_workers=True)
+    async with serving(create_app(settings)) as client:
         yield client
 
 
@@ -48,13 +51,30 @@ class TestHealth:
         assert response.json()["schema"] == SCHEMA_HEAD
 
     async def test_readyz_is_503_when_the_schema_is_behind(self, empty_db_url: str) -> None:
-        # Before the queue (0004): the oldest revision job_service runs on (OLDEST_SCHEMA).
+        # job_service runs on the head only (shared.health.OLDEST_SCHEMA).
         migrate.upgrade(empty_db_url, "0003_sessions")
-        async with serving(create_app(Settings(DATABASE_URL=empty_db_url))) as client:
+        settings = Settings(DATABASE_URL=empty_db_url, ready_without_workers=True)
+        async with serving(create_app(settings)) as client:
             response = await client.get("/readyz")
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/problem+json"
         assert "0003_sessions" in response.json()["detail"]
+
+    async def test_readyz_is_200_on_any_revision_of_the_process_window(
+        self, empty_db_url: str
+    ) -> None:
+        """auth runs on every revision from its OLDEST_SCHEMA to the head (a rolling deploy's
+        window), and is not ready just below it."""
+        settings = AuthSettings(DATABASE_URL=empty_db_url, PGSTACK_ENV="test")
+        below = SCHEMA_REVISIONS[SCHEMA_REVISIONS.index(OLDEST_SCHEMA["auth"]) - 1]
+        migrate.upgrade(empty_db_url, below)
+        async with serving(create_auth_app(settings)) as client:
+            assert (await client.get("/readyz")).status_code == 503
+        migrate.upgrade(empty_db_url, OLDEST_SCHEMA["auth"])
+        async with serving(create_auth_app(settings)) as client:
+            response = await client.get("/readyz")
+        assert response.status_code == 200
+        assert response.json()["schema"] == OLDEST_SCHEMA["auth"]
 
     async def test_readyz_is_503_when_the_database_is_unreachable(self, db_url: str) -> None:
         url = db_url.rpartition("/")[0] + "/no_such_database"
