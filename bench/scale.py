@@ -34,11 +34,10 @@ import psycopg
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-
-import bench_tasks  # noqa: E402
+sys.path.insert(0, str(ROOT))
 
 import job_service.tasks  # noqa: E402
+from bench import bench_tasks  # noqa: E402
 from deploy import migrate  # noqa: E402
 from deploy.embedded import EmbeddedPostgres  # noqa: E402
 from shared import jobs  # noqa: E402
@@ -71,10 +70,10 @@ def drop_database(url: str) -> None:
 def start_workers(db_url: str, count: int, concurrency: int) -> list[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "bench")]),
+        "PYTHONPATH": str(ROOT),
         "DATABASE_URL": db_url,
         "LOG_LEVEL": "WARNING",
-        "WORKER_IMPORT_PATHS": "bench_tasks",
+        "WORKER_IMPORT_PATHS": bench_tasks.__name__,
         "WORKER_CONCURRENCY": str(concurrency),
     }
     processes = [

@@ -85,7 +85,7 @@ class Processes:
 
     def check_alive(self) -> None:
         for process in self.started:
-            assert process.poll() is None, f"{process.args} exited with {process.returncode}"
+            assert process.poll() is None, f"{process.args!r} exited with {process.returncode}"
 
 
 def wait_for_status(url: str, status: int, processes: Processes, timeout: float = 120) -> None:

@@ -235,7 +235,7 @@ def auth_settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> 
     with monkeypatch.context() as patched:
         for name, value in env.items():
             patched.setenv(name, value)
-        return AuthSettings()  # type: ignore[call-arg]
+        return AuthSettings()
 
 
 def test_production_refuses_to_start_on_the_placeholder_signing_key(
