@@ -2,11 +2,14 @@
 
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,13 +24,23 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+@pytest.fixture
+def home() -> Iterator[Path]:
+    """The embedded cluster's folder, under the checkout's `.pgstack/` rather than pytest's
+    temporary folder: every pytest session that starts on the machine makes that one's parent
+    0700 again, and then the cluster's owner could no longer reach its own data to stop it."""
+    folder = ROOT / ".pgstack" / f"dev-test-{uuid.uuid4().hex[:8]}"
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.mark.timeout(120)
-def test_dev_reaches_ready_and_ctrl_c_leaves_nothing_running(tmp_path: Path) -> None:
+def test_dev_reaches_ready_and_ctrl_c_leaves_nothing_running(home: Path) -> None:
     offset = random.randrange(1000, 20000, 10)
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     # The web app is covered by tests/e2e, which run `pgstack dev` with it.
     env |= {
-        "PGSTACK_HOME": str(tmp_path / "pgstack"),
+        "PGSTACK_HOME": str(home),
         "PGSTACK_PORT_OFFSET": str(offset),
         "PGSTACK_WEB": "0",
     }
@@ -61,5 +74,5 @@ def test_dev_reaches_ready_and_ctrl_c_leaves_nothing_running(tmp_path: Path) -> 
     assert [c.pid for c in children if c.is_running() and c.status() != "zombie"] == []
     assert [p for p in ports if port_open(p)] == []
     # The embedded cluster it started is stopped too, its data kept for the next run.
-    assert not (tmp_path / "pgstack" / "data" / "postmaster.pid").exists()
-    assert (tmp_path / "pgstack" / "data" / "PG_VERSION").exists()
+    assert not (home / "data" / "postmaster.pid").exists()
+    assert (home / "data" / "PG_VERSION").exists()
