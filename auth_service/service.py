@@ -158,17 +158,18 @@ async def login(
     """Check the password (after the throttle) and open a new session."""
     email = emails.canonical(email)
     try:
-        backing_off.refuse(email=email, ip=ip, now=now)
-        async with connect() as connection:
-            await throttle.admit_login(
-                connection,
-                email=email,
-                ip=ip,
-                now=now,
-                settings=settings,
-                backing_off=backing_off,
-            )
-            user = await _one(connection, QUERIES["get_login_user"], {"email": email})
+        async with backing_off.one_at_a_time(email):
+            backing_off.refuse(email=email, ip=ip, now=now)
+            async with connect() as connection:
+                await throttle.admit_login(
+                    connection,
+                    email=email,
+                    ip=ip,
+                    now=now,
+                    settings=settings,
+                    backing_off=backing_off,
+                )
+                user = await _one(connection, QUERIES["get_login_user"], {"email": email})
     except TooManyAttempts:
         # Counted, not logged: a flood would be a log line per guess (the throttle logs each
         # back-off once, when it starts).
@@ -464,17 +465,18 @@ async def change_password(
     Wrong current passwords count as failed logins of the account, so a stolen session cannot
     guess the password faster than the login form can.
     """
-    backing_off.refuse(email=current.email, ip=ip, now=now)
-    async with connect() as connection:
-        await throttle.admit_login(
-            connection,
-            email=current.email,
-            ip=ip,
-            now=now,
-            settings=settings,
-            backing_off=backing_off,
-        )
-        account = await _one(connection, QUERIES["get_account"], {"user_id": current.user_id})
+    async with backing_off.one_at_a_time(current.email):
+        backing_off.refuse(email=current.email, ip=ip, now=now)
+        async with connect() as connection:
+            await throttle.admit_login(
+                connection,
+                email=current.email,
+                ip=ip,
+                now=now,
+                settings=settings,
+                backing_off=backing_off,
+            )
+            account = await _one(connection, QUERIES["get_account"], {"user_id": current.user_id})
     assert account is not None  # the session check found the user a moment ago
     if not await passwords.verify_password(current_password, account["hashed_password"]):
         raise CurrentPasswordIncorrect()

@@ -18,10 +18,13 @@ that took the flood's queries off the pool the correct logins wait on.
 Registrations: a fixed window; the total limit is what a distributed burst meets.
 """
 
+import asyncio
 import datetime as dt
 import ipaddress
 import logging
 import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
@@ -47,11 +50,30 @@ def address_key(ip: str | None) -> str | None:
 
 
 class BackingOff:
-    """The end of each back-off this process has seen, by account and by address."""
+    """The end of each back-off this process has seen, by account and by address; and one
+    admission at a time per account, so a burst for one account meets its back-off after the
+    limit's worth of queries instead of all queueing for the pool (which ran dry: 503s)."""
 
     def __init__(self, limit: int = 10_000) -> None:
         self._limit = limit
         self._until: dict[str, dt.datetime] = {}
+        self._admitting: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def one_at_a_time(self, email: str) -> AsyncIterator[None]:
+        """Hold while this account's attempt is checked and recorded (milliseconds: never
+        while hashing)."""
+        lock, users = self._admitting.get(email, (asyncio.Lock(), 0))
+        self._admitting[email] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._admitting[email]
+            if users == 1:
+                del self._admitting[email]
+            else:
+                self._admitting[email] = (lock, users - 1)
 
     def refuse(self, *, email: str, ip: str | None, now: dt.datetime) -> None:
         """Raise TooManyAttempts while the account or the address is known to back off."""

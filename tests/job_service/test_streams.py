@@ -217,6 +217,32 @@ class TestJobStreamResume:
         assert (got[1]["id"], got[1].data["status"]) == (str(n), "succeeded")
         assert got[1].data["result"] == {"steps": 2}
 
+    async def test_a_step_starting_and_ending_is_logged_and_streamed_without_its_result(
+        self, sse: Streams
+    ) -> None:
+        """A change of the job's `steps` (as jobs.step writes them) is one logged change of
+        kind `step` at the next offset, carrying only the steps that changed, results left out;
+        a stream resumed before it gets it."""
+        user_id = make_user(sse.db_url)
+        job = await enqueue(sse.engine, "test:steps", user_id, {})
+        started = {"name": "fetch", "status": "running", "attempts": 1}
+        ended = {**started, "status": "succeeded", "result": {"secret": 1}}
+        with psycopg.connect(sse.db_url, autocommit=True) as conn:
+            for steps in ([started], [ended, {**started, "name": "store"}]):
+                conn.execute(
+                    "UPDATE background_jobs SET steps = %s::jsonb WHERE id = %s",
+                    (json.dumps(steps), job.id),
+                )
+        url = f"{sse.base_url}/v1/jobs/{job.id}/events"
+        headers = {**sse.passport_key.headers(user_id), "Last-Event-ID": "1"}
+        got = await collect(sse.http, url, headers, stop_after=2)
+        assert [(e["id"], e.data["event"]) for e in got] == [("2", "step"), ("3", "step")]
+        assert got[0].data["steps"] == [started]
+        assert got[1].data["steps"] == [
+            {**started, "status": "succeeded"},
+            {**started, "name": "store"},
+        ]
+
 
 class TestUserStreamResume:
     async def test_a_stream_cut_after_any_event_resumes_with_each_later_change_of_many_jobs_once(
