@@ -12,9 +12,11 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
+    Identity,
     Index,
     SmallInteger,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
@@ -105,3 +107,24 @@ class JobEventWatcher(Base):
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     watcher: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
     expires_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ)
+
+
+class JobEvent(Base):
+    """One user-visible change of a job (status, progress, a step), written by the job's own
+    trigger in the same transaction (migration 0010); `job_offset` is the job's version after
+    the change, so a job stream's SSE ids are dense and a resume replays exactly what it missed."""
+
+    __tablename__ = "job_events"
+    __table_args__ = (
+        CheckConstraint("kind IN ('status', 'progress', 'step')", name="job_events_kind_check"),
+        UniqueConstraint("job_id", "job_offset", name="job_events_job_offset_key"),
+        Index("job_events_user_at_idx", "user_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(UUID)
+    job_offset: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=text("clock_timestamp()"))
+    kind: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)

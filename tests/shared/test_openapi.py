@@ -115,7 +115,8 @@ async def test_every_job_route_documents_404_and_cancel_and_retry_409(
 ) -> None:
     operations, _ = await documented(services["jobs"])
     job_routes = {key: codes for key, codes in operations.items() if "{job_id}" in key[1]}
-    assert len(job_routes) == 5
+    # The user's five, and the operators' (/v1/ops/jobs/...) beside them.
+    assert len([key for key in job_routes if key[1].startswith("/v1/jobs/")]) == 5
     assert {key for key, codes in job_routes.items() if 404 not in codes} == set()
     assert 409 in operations[("post", "/v1/jobs/{job_id}/cancel")]
     assert 409 in operations[("post", "/v1/jobs/{job_id}/retry")]
