@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, Playwright
 
 from tests.kit.stack import PASSWORD, Stack, launch, log_in
+from tests.kit.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -217,8 +218,13 @@ def test_reload_mid_enabling_renders_enabling_with_progress_then_finishes(
     log_in(page, email)
     page.wait_for_selector("html[data-hydrated=true]")
     page.click("[data-testid=demo-enable]")
-    page.wait_for_function(
-        "Number(document.querySelector('[data-testid=demo-progress]')?.dataset.progress) > 0"
+    # Polled from Python: wait_for_function would evaluate a string in the page, which the
+    # app's Content-Security-Policy (no 'unsafe-eval') refuses, as it should.
+    wait_for(
+        lambda: page.evaluate(
+            "Number(document.querySelector('[data-testid=demo-progress]')?.dataset.progress) > 0"
+        ),
+        what="progress above 0",
     )
 
     response = page.reload()
@@ -276,12 +282,12 @@ def test_a_legacy_localstorage_token_becomes_a_cookie_session_and_is_deleted(
     assert legacy.status_code == 200, legacy.text
     token = legacy.json()["token"]
     # Plant the token on a document of the origin that has no bridge and no script at all: a
-    # route handler the proxy lets through (GET on the POST-only exchange route: an empty 405).
-    # Any page would do no better: without a cookie, proxy.ts sends every page to /login, whose
-    # bridge could trade the token before the test navigates, cutting the trade short.
-    planted_on = page.goto("/api/auth/exchange")
+    # route handler the proxy lets through (the web app's /healthz, a JSON document). Any page
+    # would do no better: without a cookie, proxy.ts sends every page to /login, whose bridge
+    # could trade the token before the test navigates, cutting the trade short.
+    planted_on = page.goto("/healthz")
     assert planted_on is not None
-    assert planted_on.status == 405
+    assert planted_on.status == 200
     page.evaluate("token => localStorage.setItem('token', token)", token)
 
     # Redirected to /login, whose bridge soon navigates on: wait for the end, not for /login.

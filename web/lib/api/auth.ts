@@ -50,7 +50,7 @@ export interface paths {
         };
         /**
          * Readyz
-         * @description The database is reachable and migrated to this code's head; 503 otherwise.
+         * @description The database is reachable and at a schema revision this code runs on; else 503.
          */
         get: operations["readyz_readyz_get"];
         put?: never;
@@ -1154,6 +1154,15 @@ export interface operations {
             };
             /** @description Unprocessable Entity */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -30,7 +30,7 @@ export interface paths {
         };
         /**
          * Readyz
-         * @description The database is reachable and migrated to this code's head; 503 otherwise.
+         * @description The database is reachable and at a schema revision this code runs on; else 503.
          */
         get: operations["readyz_readyz_get"];
         put?: never;
