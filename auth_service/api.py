@@ -137,6 +137,21 @@ def _json(body: SessionRead, status_code: int = 200) -> Response:
     )
 
 
+def _with_cookie(
+    request: Request, opened: service.NewSession, *, now: dt.datetime, settings: Settings
+) -> Response:
+    """The new session's body, its token set as the session cookie."""
+    response = _json(_session_read(request, opened.authenticated, now=now, settings=settings))
+    credentials.set_session_cookie(
+        response,
+        token=str(opened.token),
+        expires_at=opened.authenticated.absolute_expires_at,
+        now=now,
+        settings=settings,
+    )
+    return response
+
+
 @router.post(
     "/users", status_code=status.HTTP_201_CREATED, responses=problem_responses(403, 415, 429)
 )
@@ -188,20 +203,12 @@ async def login(
         settings=settings,
         backing_off=request.app.state.backing_off,
     )
-    token = str(opened.token)
     if body.transport == "bearer":
+        token = str(opened.token)
         return _json(
             _session_read(request, opened.authenticated, now=now, settings=settings, token=token)
         )
-    response = _json(_session_read(request, opened.authenticated, now=now, settings=settings))
-    credentials.set_session_cookie(
-        response,
-        token=token,
-        expires_at=opened.authenticated.absolute_expires_at,
-        now=now,
-        settings=settings,
-    )
-    return response
+    return _with_cookie(request, opened, now=now, settings=settings)
 
 
 @router.get("/session", response_model=SessionRead, responses=problem_responses(401))
@@ -263,15 +270,7 @@ async def exchange(
         now=now,
         settings=settings,
     )
-    response = _json(_session_read(request, opened.authenticated, now=now, settings=settings))
-    credentials.set_session_cookie(
-        response,
-        token=str(opened.token),
-        expires_at=opened.authenticated.absolute_expires_at,
-        now=now,
-        settings=settings,
-    )
-    return response
+    return _with_cookie(request, opened, now=now, settings=settings)
 
 
 @router.put(
@@ -304,15 +303,7 @@ async def change_password(
         backing_off=request.app.state.backing_off,
         cache=cache,
     )
-    response = _json(_session_read(request, opened.authenticated, now=now, settings=settings))
-    credentials.set_session_cookie(
-        response,
-        token=str(opened.token),
-        expires_at=opened.authenticated.absolute_expires_at,
-        now=now,
-        settings=settings,
-    )
-    return response
+    return _with_cookie(request, opened, now=now, settings=settings)
 
 
 @router.get("/sessions", responses=problem_responses(401))
