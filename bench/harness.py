@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psutil
+import psycopg
 
 from deploy import migrate
 from deploy.embedded import EmbeddedPostgres
@@ -126,3 +128,25 @@ def wrk(url: str, *, header: str, duration: int, connections: int) -> dict[str, 
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
     assert rps, output
     return {"rps": float(rps[1]), "p50_ms": latency("50"), "p99_ms": latency("99")}
+
+
+def cpu_seconds(db_url: str, processes: list[subprocess.Popen[bytes]]) -> dict[int, float]:
+    """CPU time used so far by the worker processes and by every Postgres backend serving
+    this database, by pid: the cost of the drain, whatever else the machine is doing."""
+    database = db_url.rpartition("/")[2]
+    with psycopg.connect(db_url) as conn:
+        pids = [
+            pid
+            for (pid,) in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database,),
+            )
+        ]
+    used = {}
+    for pid in [*pids, *(p.pid for p in processes)]:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        used[pid] = times.user + times.system
+    return used

@@ -34,7 +34,6 @@ from typing import Any
 
 import httpx
 import procrastinate
-import psutil
 import psycopg
 from procrastinate.schema import SchemaManager
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
@@ -44,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 import job_service.tasks  # noqa: E402
 from bench import bench_tasks  # noqa: E402
-from bench.harness import server_url, wait_ready  # noqa: E402
+from bench.harness import cpu_seconds, server_url, wait_ready  # noqa: E402
 from deploy import migrate  # noqa: E402
 from shared import jobs  # noqa: E402
 from shared.settings import sqlalchemy_url  # noqa: E402
@@ -111,28 +110,6 @@ def wait_drained(db_url: str, task_name: str, count: int, timeout: float = 600) 
         return bool(row and row[0] >= count)
 
     wait_for(drained, within=timeout, every=0.2, what=f"{task_name} drained")
-
-
-def cpu_seconds(db_url: str, processes: list[subprocess.Popen[bytes]]) -> dict[int, float]:
-    """CPU time used so far by the worker processes and by every Postgres backend serving
-    this database, by pid: the cost of the drain, whatever else the machine is doing."""
-    database = db_url.rpartition("/")[2]
-    with psycopg.connect(db_url) as conn:
-        pids = [
-            pid
-            for (pid,) in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (database,),
-            )
-        ]
-    used = {}
-    for pid in [*pids, *(p.pid for p in processes)]:
-        try:
-            times = psutil.Process(pid).cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        used[pid] = times.user + times.system
-    return used
 
 
 def cpu_since(before: dict[int, float], after: dict[int, float]) -> float:

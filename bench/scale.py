@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import job_service.tasks  # noqa: E402
 from bench import bench_tasks  # noqa: E402
+from bench.harness import cpu_seconds  # noqa: E402
 from deploy import migrate  # noqa: E402
 from deploy.embedded import EmbeddedPostgres  # noqa: E402
 from shared import jobs  # noqa: E402
@@ -170,25 +171,6 @@ def commits(db_url: str) -> int:
     return int(row[0])
 
 
-def cpu_by_pid(db_url: str, processes: list[subprocess.Popen[bytes]]) -> dict[int, float]:
-    with psycopg.connect(db_url) as conn:
-        pids = [
-            pid
-            for (pid,) in conn.execute(
-                "SELECT pid FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        ]
-    used = {}
-    for pid in [*pids, *(p.pid for p in processes)]:
-        try:
-            times = psutil.Process(pid).cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        used[pid] = times.user + times.system
-    return used
-
-
 def wait_done(db_url: str, task: str, count: int, timeout: float = 900) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -217,12 +199,12 @@ async def drain(
             psutil.cpu_percent()  # starts the machine-wide measurement interval
             commits_before = commits(db_url)
             sampler.start()
-            cpu_before = cpu_by_pid(db_url, processes)
+            cpu_before = cpu_seconds(db_url, processes)
             # The other half arrives while the workers drain: enqueue commits (each with its
             # NOTIFY) contend with the workers' commits, as in production.
             await enqueue(db_url, user_id, n - n // 2)
             await asyncio.to_thread(wait_done, db_url, "jobs:noop", n)
-            cpu_after = cpu_by_pid(db_url, processes)
+            cpu_after = cpu_seconds(db_url, processes)
             machine_cpu = psutil.cpu_percent()
         finally:
             sampler.stopping.set()
