@@ -380,24 +380,31 @@ CREATE FUNCTION public.procrastinate_fetch_job_v2(target_queue_names character v
 DECLARE
     found_jobs procrastinate_jobs;
     candidate_id bigint;
-    candidate_user bigint;
-    candidate_cap integer;
-    -- Users at their cap when this fetch began, or found there by the re-check.
-    capped bigint[];
+    owner background_jobs;
+    -- Users at their cap when this fetch began, or found there by the re-check; and the same
+    -- for (user, kind), as 'user_id:kind'.
+    capped_users bigint[];
+    capped_kinds text[];
 BEGIN
-    SELECT coalesce(array_agg(running.user_id), '{}') INTO capped
+    SELECT coalesce(array_agg(running.user_id), '{}') INTO capped_users
     FROM (
         SELECT user_id FROM background_jobs
         WHERE status IN ('running', 'cancelling') AND user_id IS NOT NULL
         GROUP BY user_id
         HAVING count(*) >= min(max_active_per_user)
     ) AS running;
+    SELECT coalesce(array_agg(running.user_kind), '{}') INTO capped_kinds
+    FROM (
+        SELECT user_id || ':' || kind AS user_kind FROM background_jobs
+        WHERE status IN ('running', 'cancelling') AND user_id IS NOT NULL
+            AND max_active_per_kind IS NOT NULL
+        GROUP BY user_id, kind
+        HAVING count(*) >= min(max_active_per_kind)
+    ) AS running;
     LOOP
         candidate_id := NULL;
-        SELECT jobs.id, owner.user_id, owner.max_active_per_user
-            INTO candidate_id, candidate_user, candidate_cap
+        SELECT jobs.id INTO candidate_id
             FROM procrastinate_jobs AS jobs
-            LEFT JOIN background_jobs AS owner ON owner.procrastinate_job_id = jobs.id
             WHERE
                 -- reject the job if its lock has earlier or higher priority jobs
                 NOT EXISTS (
@@ -424,22 +431,39 @@ BEGIN
                 AND (target_queue_names IS NULL OR jobs.queue_name = ANY( target_queue_names ))
                 AND (jobs.scheduled_at IS NULL OR jobs.scheduled_at <= now())
                 AND (
-                    owner.max_active_per_user IS NULL
-                    OR owner.user_id IS NULL
-                    OR owner.user_id <> ALL (capped)
+                    (capped_users = '{}' AND capped_kinds = '{}')
+                    OR NOT coalesce((
+                        SELECT (capped.max_active_per_user IS NOT NULL
+                                AND capped.user_id = ANY (capped_users))
+                            OR (capped.max_active_per_kind IS NOT NULL
+                                AND capped.user_id || ':' || capped.kind = ANY (capped_kinds))
+                        FROM background_jobs AS capped
+                        WHERE capped.procrastinate_job_id = jobs.id
+                    ), false)
                 )
             ORDER BY jobs.priority DESC, jobs.id ASC LIMIT 1
             FOR UPDATE OF jobs SKIP LOCKED;
         IF candidate_id IS NULL THEN
             RETURN found_jobs;  -- nothing to run: the all-NULL row Procrastinate expects
         END IF;
-        IF candidate_cap IS NOT NULL AND candidate_user IS NOT NULL THEN
-            PERFORM pg_advisory_xact_lock(7002, hashint8(candidate_user));
-            IF (
+        SELECT * INTO owner FROM background_jobs WHERE procrastinate_job_id = candidate_id;
+        IF owner.user_id IS NOT NULL
+                AND (owner.max_active_per_user IS NOT NULL OR owner.max_active_per_kind IS NOT NULL)
+                THEN
+            PERFORM pg_advisory_xact_lock(7002, hashint8(owner.user_id));
+            IF owner.max_active_per_user <= (
                 SELECT count(*) FROM background_jobs
-                WHERE user_id = candidate_user AND status IN ('running', 'cancelling')
-            ) >= candidate_cap THEN
-                capped := capped || candidate_user;
+                WHERE user_id = owner.user_id AND status IN ('running', 'cancelling')
+            ) THEN
+                capped_users := capped_users || owner.user_id;
+                CONTINUE;
+            END IF;
+            IF owner.max_active_per_kind <= (
+                SELECT count(*) FROM background_jobs
+                WHERE user_id = owner.user_id AND kind = owner.kind
+                    AND status IN ('running', 'cancelling')
+            ) THEN
+                capped_kinds := capped_kinds || (owner.user_id || ':' || owner.kind);
                 CONTINUE;
             END IF;
         END IF;
@@ -811,7 +835,9 @@ CREATE TABLE public.background_jobs (
     steps jsonb DEFAULT '[]'::jsonb NOT NULL,
     max_active_per_user integer,
     traceparent text,
+    max_active_per_kind integer,
     CONSTRAINT background_jobs_max_active_check CHECK ((max_active_per_user > 0)),
+    CONSTRAINT background_jobs_max_active_kind_check CHECK ((max_active_per_kind > 0)),
     CONSTRAINT background_jobs_progress_check CHECK (((progress_percent >= 0) AND (progress_percent <= 100))),
     CONSTRAINT background_jobs_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelling'::text, 'cancelled'::text])))
 );

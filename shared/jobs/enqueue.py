@@ -48,6 +48,7 @@ async def enqueue(
     when the task's queueing lock is taken (the session's transaction stays usable).
     """
     deferrer = deferrer_for(kind)
+    caps = fairness.caps_for(user_id, kind)
     if supersede:
         if idempotency_key is None:
             raise ValueError("supersede needs an idempotency key: it names the job to replace")
@@ -59,7 +60,8 @@ async def enqueue(
             user_id=user_id,
             args=args,
             idempotency_key=idempotency_key,
-            max_active_per_user=fairness.max_active_per_user(user_id),
+            max_active_per_user=caps.per_user,
+            max_active_per_kind=caps.per_kind,
             traceparent=tracing.current_traceparent(),
         )
         # The unique index background_jobs_idempotency_key (NULLS NOT DISTINCT, keyed rows).
@@ -97,7 +99,7 @@ async def enqueue_many(
     statements whatever their number (no idempotency keys); returns their ids in order."""
     deferrer = deferrer_for(kind)
     ids = [uuid.uuid4() for _ in args_list]
-    cap = fairness.max_active_per_user(user_id)
+    caps = fairness.caps_for(user_id, kind)
     traceparent = tracing.current_traceparent()
     await session.execute(
         insert(BackgroundJob),
@@ -107,7 +109,8 @@ async def enqueue_many(
                 "kind": kind,
                 "user_id": user_id,
                 "args": args,
-                "max_active_per_user": cap,
+                "max_active_per_user": caps.per_user,
+                "max_active_per_kind": caps.per_kind,
                 "traceparent": traceparent,
             }
             for job_id, args in zip(ids, args_list, strict=True)

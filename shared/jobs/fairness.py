@@ -10,9 +10,10 @@ higher task priority still goes first (up to +-214,000, the int4 range over 10,0
 deferred without a row (periodic tasks) or retried through job_service keeps its task's
 priority: the front of its priority, as it has waited once already.
 
-The cap is enforced where jobs are taken, in the database: migration 0009 replaces
-Procrastinate's `procrastinate_fetch_job_v2` with a version that passes over a job whose user
-already runs as many jobs as the job's `max_active_per_user` (written at enqueue). Such a job
+The cap is enforced where jobs are taken, in the database: migration 0009 (its body revised by
+0012) replaces Procrastinate's `procrastinate_fetch_job_v2` with a version that passes over a
+job whose user already runs as many jobs as the job's `max_active_per_user` (written at
+enqueue). Such a job
 stays `queued` and the fetch takes the next job in order, so nobody else is held back; when
 one of the user's jobs ends, the worker's next fetch can take the next of theirs.
 
@@ -34,8 +35,13 @@ has several running, and their thousand jobs, enqueued first, are still taken fi
 what the turn is for. Measured by `bench/durable.py` (figures in docs/DESIGN.md, "Deviations
 (as built)").
 
-Not built: a per-kind cap (every kind shares the user's cap).
+A kind may have a cap of its own, JOBS_MAX_ACTIVE_PER_KIND (JSON, `{"platforms:sync": 1}`):
+at most that many of one user's jobs of that kind run at once, within the user's cap. It is
+written on each job at enqueue as `max_active_per_kind` (migration 0012) and checked by the same
+fetch, under the same lock. A kind without an entry has only the user's cap.
 """
+
+from typing import Annotated, NamedTuple
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,18 +51,29 @@ DEFAULT_MAX_ACTIVE_PER_USER = 4
 
 
 class FairnessSettings(BaseSettings):
-    """JOBS_MAX_ACTIVE_PER_USER: 0 turns the cap off."""
+    """JOBS_MAX_ACTIVE_PER_USER: 0 turns the cap off. JOBS_MAX_ACTIVE_PER_KIND: a JSON object
+    of kind to cap (each at least 1)."""
 
     model_config = SettingsConfigDict(extra="ignore")
 
     max_active_per_user: int = Field(
         default=DEFAULT_MAX_ACTIVE_PER_USER, ge=0, validation_alias="JOBS_MAX_ACTIVE_PER_USER"
     )
+    max_active_per_kind: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict, validation_alias="JOBS_MAX_ACTIVE_PER_KIND"
+    )
 
 
-def max_active_per_user(user_id: int | None) -> int | None:
-    """The cap a new job of `user_id` carries: None for no cap (or no user)."""
+class Caps(NamedTuple):
+    """The caps a new job carries (None: no such cap)."""
+
+    per_user: int | None
+    per_kind: int | None
+
+
+def caps_for(user_id: int | None, kind: str) -> Caps:
+    """The caps a new job of `kind` for `user_id` carries: none without a user."""
     if user_id is None:
-        return None
-    cap = FairnessSettings().max_active_per_user
-    return cap or None
+        return Caps(None, None)
+    settings = FairnessSettings()
+    return Caps(settings.max_active_per_user or None, settings.max_active_per_kind.get(kind))

@@ -67,6 +67,7 @@ class BackgroundJob(Base):
         # Jobs finished since a time: job_service's metrics reading (0011).
         Index("background_jobs_finished_idx", "finished_at"),
         CheckConstraint("max_active_per_user > 0", name="background_jobs_max_active_check"),
+        CheckConstraint("max_active_per_kind > 0", name="background_jobs_max_active_kind_check"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(
@@ -91,6 +92,8 @@ class BackgroundJob(Base):
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'"))
     # JOBS_MAX_ACTIVE_PER_USER when it was enqueued (shared/jobs/fairness.py); None: no cap.
     max_active_per_user: Mapped[int | None] = mapped_column()
+    # JOBS_MAX_ACTIVE_PER_KIND's cap for its kind when it was enqueued (0012); None: none.
+    max_active_per_kind: Mapped[int | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)
     started_at: Mapped[dt.datetime | None] = mapped_column(TIMESTAMPTZ)

@@ -70,6 +70,16 @@ async def twice(context: JobContext, *, run: str) -> None:
 @jobs.task(blueprint, queue="fair")
 async def hold(context: JobContext, *, run: str, seconds: float) -> None:
     """Records how many of its user's jobs run as it starts (itself included), then holds."""
+    await _hold(context, run, seconds)
+
+
+@jobs.task(blueprint, queue="fair")
+async def hold_too(context: JobContext, *, run: str, seconds: float) -> None:
+    """`hold` under another kind (the per-kind cap's test)."""
+    await _hold(context, run, seconds)
+
+
+async def _hold(context: JobContext, run: str, seconds: float) -> None:
     async with jobs.session(context) as session:
         await session.execute(
             text(
@@ -77,6 +87,16 @@ async def hold(context: JobContext, *, run: str, seconds: float) -> None:
                 " SELECT :run, 'running', count(*) FROM background_jobs"
                 " WHERE status IN ('running', 'cancelling') AND user_id ="
                 " (SELECT user_id FROM background_jobs WHERE procrastinate_job_id = :job_id)"
+            ),
+            {"run": run, "job_id": context.job.id},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO task_effects (run, what, value)"
+                " SELECT :run, 'running ' || kind, count(*) FROM background_jobs"
+                " WHERE status IN ('running', 'cancelling') AND (user_id, kind) ="
+                " (SELECT user_id, kind FROM background_jobs WHERE procrastinate_job_id = :job_id)"
+                " GROUP BY kind"
             ),
             {"run": run, "job_id": context.job.id},
         )

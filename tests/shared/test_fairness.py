@@ -25,12 +25,17 @@ def query(db_url: str, sql: str, *params: Any) -> list[dict[str, Any]]:
 
 
 async def enqueue_holds(
-    engine: AsyncEngine, user_id: int, run: str, count: int, seconds: float
+    engine: AsyncEngine,
+    user_id: int,
+    run: str,
+    count: int,
+    seconds: float,
+    kind: str = "stepping:hold",
 ) -> list[uuid.UUID]:
     async with AsyncSession(engine) as session:
         ids = await jobs.enqueue_many(
             session,
-            "stepping:hold",
+            kind,
             user_id,
             [{"run": run, "seconds": seconds} for _ in range(count)],
         )
@@ -73,7 +78,9 @@ async def test_a_heavy_user_runs_at_most_the_cap_and_holds_back_nobody_under_thr
     seen = {
         run: [
             row["value"]
-            for row in query(db_url, "SELECT value FROM task_effects WHERE run = %s", run)
+            for row in query(
+                db_url, "SELECT value FROM task_effects WHERE run = %s AND what = 'running'", run
+            )
         ]
         for run in (heavy_run, light_run)
     }
@@ -112,7 +119,7 @@ async def test_without_a_cap_one_user_runs_as_many_jobs_as_there_are_slots(
     ) as workers:
         workers.start()
         await eventually(lambda: unfinished(db_url, ids) == 0, within=120)
-    rows = query(db_url, "SELECT value FROM task_effects WHERE run = %s", run)
+    rows = query(db_url, "SELECT value FROM task_effects WHERE run = %s AND what = 'running'", run)
     assert max(row["value"] for row in rows) == 4
 
 
@@ -141,3 +148,48 @@ async def test_users_take_turns_so_ten_jobs_queued_after_a_thousand_do_not_wait_
         db_url, "SELECT max(started_at) AS at FROM background_jobs WHERE id = ANY(%s)", light
     )
     assert light_last["at"] < heavy_starts[4]
+
+
+async def test_a_kind_capped_at_one_runs_one_at_a_time_beside_the_users_other_kinds(
+    db_url: str, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JOBS_MAX_ACTIVE_PER_KIND caps one kind at 1 within the user's cap of 4: two worker
+    processes of 4 slots never ran two of the user's jobs of that kind at once, while the
+    user's jobs of another kind ran beside it up to the user's cap."""
+    monkeypatch.setenv("JOBS_MAX_ACTIVE_PER_USER", "4")
+    monkeypatch.setenv("JOBS_MAX_ACTIVE_PER_KIND", '{"stepping:hold": 1}')
+    query(db_url, step_tasks.EFFECTS_TABLE)
+    user_id, run = make_user(db_url), uuid.uuid4().hex
+    capped = await enqueue_holds(engine, user_id, run, 6, 0.3)
+    other = await enqueue_holds(engine, user_id, run, 6, 0.3, kind="stepping:hold_too")
+    assert query(
+        db_url,
+        "SELECT kind, max_active_per_kind FROM background_jobs WHERE id = ANY(%s)"
+        " GROUP BY 1, 2 ORDER BY 1",
+        capped + other,
+    ) == [
+        {"kind": "stepping:hold", "max_active_per_kind": 1},
+        {"kind": "stepping:hold_too", "max_active_per_kind": None},
+    ]
+    with worker_processes(
+        db_url,
+        WORKER_IMPORT_PATHS=step_tasks.__name__,
+        WORKER_QUEUES="fair",
+        WORKER_CONCURRENCY="4",
+        WORKER_POLL_SECONDS="0.2",
+    ) as workers:
+        for _ in range(2):
+            workers.start()
+        await eventually(lambda: unfinished(db_url, capped + other) == 0, within=120)
+    seen = {
+        row["what"]: row["most"]
+        for row in query(
+            db_url,
+            "SELECT what, max(value) AS most, count(*) AS n FROM task_effects WHERE run = %s"
+            " GROUP BY what",
+            run,
+        )
+    }
+    assert seen["running stepping:hold"] == 1
+    assert seen["running stepping:hold_too"] >= 3
+    assert seen["running"] == 4
