@@ -13,7 +13,8 @@ databases; one `pgstack worker` process of concurrency 10 unless said. Measures:
    nine's p95 wait (a job's start minus its enqueue) against their wait alone, and the total
    jobs/s (first start .. last finish) with the cap against without;
 3. the pipeline (steps and fairness in place) against bare Procrastinate, bench/jobs.py's
-   drain: jobs/s and the ratio.
+   drain (the pipeline's jobs spread over 10 users, each capped at 4 running): jobs/s and the
+   ratio.
 """
 
 import argparse
