@@ -21,9 +21,15 @@ export type Metrics = Demo["MetricsRead"];
 // A job as demo_service embeds it in its answers (job_service's shape).
 export type Job = Demo["JobRead"];
 export type JobStatus = Job["status"];
+// One durable step of a job (shared/jobs/steps.py), in the order the task met them.
+export type JobStep = Jobs["JobStep"];
+export type JobStepStatus = JobStep["status"];
 // What every job_service SSE `job` event and the polling status body carry: the full job, or a
 // change notice (id, status, progress, message, version), so `error` is there only at the end.
+// `steps`: every step in a full job; in a change notice, only the steps that started or ended
+// in that change (migration 0010's trigger); absent from the status body.
 export type JobEvent = Pick<Jobs["JobRead"], "id" | "progress" | "message" | "version"> & {
   status: JobStatus;
   error?: Jobs["JobRead"]["error"];
+  steps?: Jobs["JobRead"]["steps"];
 };
