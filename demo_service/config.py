@@ -26,8 +26,8 @@ class TaskSettings(BaseSettings):
     environment: Literal["development", "test", "production"] = Field(
         default="production", validation_alias="PGSTACK_ENV"
     )
-    # Pause before each step of a demo task: 5 steps of 0.4 s make enabling take about 2 s,
-    # long enough for people to watch "enabling" (0 in tests).
+    # Pause before each step of a demo task but its last: 5 pauses of 0.4 s make enabling take
+    # about 2 s, long enough for people to watch "enabling" (0 in tests).
     step_delay: float = Field(default=0.4, ge=0, le=10)
     # Test hook: the first N attempts of every demo task fail part-way through.
     fail_attempts: int = Field(default=0, ge=0)

@@ -35,7 +35,7 @@ blueprint = procrastinate.Blueprint()
 DEMO_RETRY = jobs.Backoff(attempts=3, first=1, cap=5)
 CONNECT_RETRY = jobs.Backoff(attempts=2, first=1, cap=5)
 DISCONNECT_RETRY = jobs.Backoff(attempts=5, first=1, cap=10)
-# Far above a run's normal length (5 steps of at most DEMO_STEP_DELAY, 10 s, plus the SQL).
+# Far above a run's normal length (5 pauses of at most DEMO_STEP_DELAY, 10 s, plus the SQL).
 TIMEOUT_SECONDS = 120
 
 

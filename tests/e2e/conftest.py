@@ -14,8 +14,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 from tests.kit.databases import create_database, drop_database
 from tests.kit.stack import Stack, launch, running_stack
 
-# Each of the demo task's 5 steps waits this long: enabling takes about 2.5 s, long enough to
-# watch progress move and to reload or close the browser in the middle.
+# The demo task waits this long before each of its first 5 steps (of 6): enabling takes about
+# 2.5 s, long enough to watch progress move and to reload or close the browser in the middle.
 STEP_DELAY = "0.5"
 
 
