@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import datetime as dt
 import functools
-import importlib
 import json
 import os
 import re
@@ -118,12 +117,9 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
 def _register_tasks() -> None:
     """Register every kind the workers run, so `jobs retry` can enqueue any of them again:
     every service's tasks, and the extra modules of WORKER_IMPORT_PATHS as the worker reads it."""
-    import deploy.tasks  # noqa: F401
+    import deploy.tasks
 
-    for module in filter(
-        None, (p.strip() for p in os.environ.get("WORKER_IMPORT_PATHS", "").split(","))
-    ):
-        importlib.import_module(module)
+    deploy.tasks.import_worker_modules()
 
 
 def _health(settings: Settings) -> ops.Health:

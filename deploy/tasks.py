@@ -6,6 +6,9 @@ so its server registers them all too. They are listed here, where the services a
 together, because a service never imports another.
 """
 
+import importlib
+import os
+
 from fastapi import FastAPI
 
 import auth_service.tasks
@@ -16,6 +19,17 @@ import job_service.tasks
 MODULES = (auth_service.tasks, demo_service.tasks, job_service.tasks)
 
 
+def import_worker_modules() -> None:
+    """Register the extra task modules of WORKER_IMPORT_PATHS (plugins', tests'), as the
+    worker reads them: job_service and `pgstack jobs retry` enqueue a job again by its kind."""
+    for module in filter(
+        None, (p.strip() for p in os.environ.get("WORKER_IMPORT_PATHS", "").split(","))
+    ):
+        importlib.import_module(module)
+
+
 def create_job_service() -> FastAPI:
-    """job_service's app with every service's kinds registered (`pgstack serve jobs`)."""
+    """job_service's app with every service's kinds registered, and WORKER_IMPORT_PATHS'
+    (`pgstack serve jobs`): its ops API retries any job the workers ran."""
+    import_worker_modules()
     return job_service.app.create_app()

@@ -3,7 +3,9 @@
 One `Hub` per process subscribes once to the process's one LISTEN connection and routes each
 notification to the streams of its user, so 500 open streams cost one database connection and
 one JSON parse per notification. Job changes are announced only for users someone watches: the
-Hub registers the users it streams in `job_event_watchers` (migration 0004).
+Hub registers the users it streams in `job_event_watchers` (migration 0004). A stream of
+`EVERY_USER` (0: the operators' `/v1/ops/events`) is registered as migration 0004's watcher of
+every user, and gets every user's notifications.
 
 When the LISTEN connection comes back after a database restart, every stream is told to
 re-read (`RESYNC`), as a resumed stream does. On SIGTERM every stream is told to end
@@ -44,6 +46,9 @@ RESYNC: dict[str, Any] = {"type": "resync"}
 # Put in every stream's queue when the process shuts down: end the stream.
 CLOSE: dict[str, Any] = {"type": "close"}
 QUEUE_LIMIT = 1000
+# Subscribed as a user, gets every user's notifications (and registers as migration 0004's
+# watcher of everyone, which makes every job change announced while it streams).
+EVERY_USER = 0
 
 
 class Hub:
@@ -170,8 +175,9 @@ class Hub:
         if self.closing:
             return
         event = json.loads(payload)
-        for queue in self._queues.get(event.get("user_id"), ()):
-            _put(queue, event)
+        for user_id in {event.get("user_id"), EVERY_USER}:
+            for queue in self._queues.get(user_id, ()):
+                _put(queue, event)
 
     async def _reconnected(self) -> None:
         # Notifications were lost while disconnected, and a crash empties the (unlogged)

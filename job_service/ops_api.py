@@ -6,8 +6,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import StreamingResponse
 
-from job_service import ops
+from job_service import ops, streams
+from job_service.api import SSE_HEADERS
 from job_service.config import Settings
 from job_service.ops_schemas import OpsJobList, OpsJobRead, OpsStatusFilter, QueueList, WorkerList
 from shared.db import SessionDep
@@ -56,6 +58,17 @@ async def list_queues(session: SessionDep, health: HealthDep) -> QueueList:
 async def list_workers(session: SessionDep, health: HealthDep) -> WorkerList:
     """The registered workers and their heartbeats."""
     return WorkerList(items=await ops.list_workers(session, health=health))
+
+
+@router.get("/events", response_class=StreamingResponse)
+async def ops_events(request: Request) -> StreamingResponse:
+    """Server-Sent Events for an ops page: `changed` (which jobs of anyone's changed, or
+    `all`), at most one a second; the first one an interval after the stream opens."""
+    settings: Settings = request.app.state.settings
+    events = await streams.open_ops_stream(
+        request.app.state.hub, heartbeat=settings.sse_heartbeat_seconds
+    )
+    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 @router.get("/jobs")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from tests.job_service import job_test_tasks
 from tests.kit.databases import create_database, drop_database
 from tests.kit.stack import Stack, launch, running_stack
 
@@ -27,8 +28,14 @@ def stack(
     log_path = tmp_path_factory.mktemp("e2e") / "stack.log"
     try:
         # Bearer logins on: the legacy-bridge test makes the old client's token the old way.
+        # The test tasks (test:broken, test:wait_for_file...) for the ops page's jobs: the
+        # worker runs them, job_service retries them.
         with running_stack(
-            database_url, log_path, DEMO_STEP_DELAY=STEP_DELAY, AUTH_BEARER_LOGINS="1"
+            database_url,
+            log_path,
+            DEMO_STEP_DELAY=STEP_DELAY,
+            AUTH_BEARER_LOGINS="1",
+            WORKER_IMPORT_PATHS=job_test_tasks.__name__,
         ) as stack:
             yield stack
     finally:

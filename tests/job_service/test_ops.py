@@ -21,6 +21,7 @@ ROUTES = [
     ("GET", "/v1/ops/queues"),
     ("GET", "/v1/ops/workers"),
     ("GET", "/v1/ops/jobs"),
+    ("GET", "/v1/ops/events"),
     ("POST", "/v1/ops/jobs/00000000-0000-0000-0000-000000000000/retry"),
     ("POST", "/v1/ops/jobs/00000000-0000-0000-0000-000000000000/cancel"),
 ]

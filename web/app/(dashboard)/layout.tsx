@@ -9,6 +9,8 @@ import { requireSession } from "@/lib/auth-server";
 
 export default async function DashboardLayout({ children }: { children: ReactNode }) {
   const { user } = await requireSession();
+  // Only operators see the link; /ops itself checks again (and job_service in the end).
+  const operator = user.roles?.includes("operator") ?? false;
   return (
     <>
       <header className="top">
@@ -16,6 +18,12 @@ export default async function DashboardLayout({ children }: { children: ReactNod
           {/* Plain links: a page is a server render, nothing to prefetch before it is asked. */}
           <strong>pgstack</strong> · <a href="/dashboard">Dashboard</a> ·{" "}
           <a href="/metrics">Metrics</a>
+          {operator && (
+            <>
+              {" "}
+              · <a href="/ops">Ops</a>
+            </>
+          )}
         </nav>
         <span>
           <span data-testid="user-email">{user.full_name || user.email}</span> <LogoutButton />
