@@ -1,6 +1,6 @@
 """Benchmark of durable steps and per-user fairness, in one run on this machine.
 
-    uv run python bench/durable.py [--jobs 2000]
+    uv run python bench/durable.py [--jobs 2000] [--rounds 3]
 
 Uses DATABASE_URL's server, else the embedded cluster under .pgstack/, in throwaway
 databases; one `pgstack worker` process of concurrency 10 unless said. Measures:
@@ -13,8 +13,9 @@ databases; one `pgstack worker` process of concurrency 10 unless said. Measures:
    nine's p95 wait (a job's start minus its enqueue) against their wait alone, and the total
    jobs/s (first start .. last finish) with the cap against without;
 3. the pipeline (steps and fairness in place) against bare Procrastinate, bench/jobs.py's
-   drain (the pipeline's jobs spread over 10 users, each capped at 4 running): jobs/s and the
-   ratio.
+   drain (the pipeline's jobs spread over 10 users, each capped at 4 running), in alternating
+   rounds (the machine's speed drifts between drains): jobs/s, each round's ratio and their
+   median.
 """
 
 import argparse
@@ -161,7 +162,7 @@ async def skew(server: str, template: str, *, heavy: int, cap: int) -> dict[str,
         drop_database(db_url)
 
 
-async def main(n: int) -> None:
+async def main(n: int, rounds: int) -> None:
     server = server_url()
     template_url = create_database(server, prefix="benchtemplate")
     migrate.upgrade(template_url)
@@ -191,14 +192,16 @@ async def main(n: int) -> None:
         )
 
         os.environ["JOBS_MAX_ACTIVE_PER_USER"] = str(CAP)
-        bare = report("bare", await bare_drain(server, n, CONCURRENCY))
-        pipeline = report(
-            "pipeline", await pipeline_drain(server, template, n, CONCURRENCY, workers=1)
-        )
-        report(
-            "ratio pipeline/bare (jobs/s, goal >= 1.2)",
-            round(pipeline["jobs_per_s"] / bare["jobs_per_s"], 3),
-        )
+        ratios = []
+        for round_ in range(1, rounds + 1):
+            bare = report(f"round {round_} bare", await bare_drain(server, n, CONCURRENCY))
+            pipeline = report(
+                f"round {round_} pipeline",
+                await pipeline_drain(server, template, n, CONCURRENCY, workers=1),
+            )
+            ratios.append(round(pipeline["jobs_per_s"] / bare["jobs_per_s"], 3))
+        report("ratios pipeline/bare by round", ratios)
+        report("median ratio pipeline/bare (jobs/s, goal >= 1.2)", statistics.median(ratios))
         report("load_average_1_5_15", os.getloadavg())
     finally:
         drop_database(template_url)
@@ -207,5 +210,6 @@ async def main(n: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating drains of part 3")
     args = parser.parse_args()
-    asyncio.run(main(args.jobs))
+    asyncio.run(main(args.jobs, args.rounds))

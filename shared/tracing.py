@@ -2,8 +2,11 @@
 and into the jobs they enqueue (stored with the job, restored by the worker), so one trace
 shows click -> enqueue -> task.
 
-The OpenTelemetry SDK always makes the spans (ids to hand on, a few microseconds each);
-exporting them is off unless the standard variables ask for it: OTEL_TRACES_EXPORTER=otlp
+The OpenTelemetry SDK always makes the request and job spans (ids to hand on, a few
+microseconds each); SQL spans (the psycopg instrumentation) and a job's return to its trace are
+made only while spans are exported, because they cost what no one sees otherwise: with them,
+a no-op job took 2.5 ms of CPU instead of 1.8 (bench/jobs.py, docs/DESIGN.md). Exporting is
+off unless the standard variables ask for it: OTEL_TRACES_EXPORTER=otlp
 (or console), or an OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT,
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT). OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
 OTEL_TRACES_SAMPLER and the exporter's own OTEL_EXPORTER_OTLP_* settings apply as usual;
@@ -20,7 +23,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
 logger = logging.getLogger(__name__)
@@ -30,18 +33,35 @@ EXCLUDED_URLS = "/healthz,/readyz,/metrics"
 
 tracer = trace.get_tracer("pgstack")
 
+_exporting = False
+
 
 def configure(service: str) -> None:
     """Install the process's tracer provider (once: the first caller names the service, unless
-    OTEL_SERVICE_NAME does) and instrument psycopg."""
+    OTEL_SERVICE_NAME does), exporting where the OTEL_* variables say. Call it before the
+    process opens a connection: only connections made after `export_to` have SQL spans."""
     if _disabled() or isinstance(trace.get_tracer_provider(), TracerProvider):
         return
     resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME", service)})
-    provider = TracerProvider(resource=resource)
+    trace.set_tracer_provider(TracerProvider(resource=resource))
     if (exporter := _exporter()) is not None:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    PsycopgInstrumentor().instrument(skip_dep_check=True)
+        export_to(BatchSpanProcessor(exporter))
+
+
+def export_to(processor: SpanProcessor) -> None:
+    """Send the process's spans to `processor` too, with SQL spans from here on."""
+    global _exporting
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider), "tracing.configure() first"
+    provider.add_span_processor(processor)
+    if not _exporting:
+        PsycopgInstrumentor().instrument(skip_dep_check=True)
+        _exporting = True
+
+
+def exporting() -> bool:
+    """Whether this process's spans go anywhere."""
+    return _exporting
 
 
 def instrument_app(app: FastAPI, service: str) -> None:

@@ -75,7 +75,10 @@ def job_middleware(default_timeout: float) -> Middleware:
 
 
 async def _traceparent(context: JobContext) -> str | None:
-    """The trace the job was enqueued in; None outside one (or for a periodic task)."""
+    """The trace the job was enqueued in; None outside one (or for a periodic task), and
+    without a read while spans are not exported (a round trip per job for nothing)."""
+    if not tracing.exporting():
+        return None
     async with _pool(context).connection() as conn:
         cursor = await conn.execute(QUERIES["traceparent"], {"job_id": context.job.id})
         row = await cursor.fetchone()

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -32,10 +32,8 @@ def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     monkeypatch.setenv("PGSTACK_ENV", "test")
     monkeypatch.setenv("DEMO_STEP_DELAY", "0")
     tracing.configure("test")
-    provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider)
     exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.export_to(SimpleSpanProcessor(exporter))
     yield exporter
     exporter.shutdown()  # a shut exporter drops what later tests' spans would add
 
