@@ -1,5 +1,6 @@
 """`pgstack dev` from nothing: its own cluster, ready services, and nothing left after Ctrl-C."""
 
+import contextlib
 import os
 import random
 import shutil
@@ -68,7 +69,16 @@ def test_dev_reaches_ready_and_ctrl_c_leaves_nothing_running(home: Path) -> None
             assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
 
         dev.send_signal(signal.SIGINT)
-        assert dev.wait(timeout=30) == 0
+        try:
+            assert dev.wait(timeout=30) == 0
+        except subprocess.TimeoutExpired:
+            # Say which children kept it waiting, then leave nothing behind.
+            left = [(c.pid, c.cmdline()[:4]) for c in children if c.is_running()]
+            dev.kill()
+            for child in children:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.kill()
+            pytest.fail(f"pgstack dev still running 30 s after Ctrl-C; children left: {left}")
 
     time.sleep(0.2)
     assert [c.pid for c in children if c.is_running() and c.status() != "zombie"] == []

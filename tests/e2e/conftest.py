@@ -29,12 +29,14 @@ def stack(
     try:
         # Bearer logins on: the legacy-bridge test makes the old client's token the old way.
         # The test tasks (test:broken, test:wait_for_file...) for the ops page's jobs: the
-        # worker runs them, job_service retries them.
+        # worker runs them, job_service retries them. Every test registers its own users from
+        # this one address: more than the 20 an hour a real address may.
         with running_stack(
             database_url,
             log_path,
             DEMO_STEP_DELAY=STEP_DELAY,
             AUTH_BEARER_LOGINS="1",
+            AUTH_REGISTRATIONS_PER_IP="1000",
             WORKER_IMPORT_PATHS=job_test_tasks.__name__,
         ) as stack:
             yield stack
