@@ -211,8 +211,10 @@ def main() -> int:
 
     stack = Stack(stack_env(database_url))
     with_web = web_wanted()
-    # SIGTERM stops the stack exactly as Ctrl-C does, at whatever point it arrives.
+    # SIGTERM stops the stack exactly as Ctrl-C does, at whatever point it arrives. SIGINT is
+    # set too: a shell starting `make dev &` hands it down ignored, and Python then keeps it so.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         # auth first: demo and jobs fetch its public keys (JWKS) as they start.
         stack.start("auth", "serve", "auth", "--port", str(port("auth")))
