@@ -19,12 +19,13 @@ import job_service.tasks
 MODULES = (auth_service.tasks, demo_service.tasks, job_service.tasks)
 
 
-def import_worker_modules() -> None:
-    """Register the extra task modules of WORKER_IMPORT_PATHS (plugins', tests'), as the
-    worker reads them: job_service and `pgstack jobs retry` enqueue a job again by its kind."""
-    for module in filter(
-        None, (p.strip() for p in os.environ.get("WORKER_IMPORT_PATHS", "").split(","))
-    ):
+def import_worker_modules(paths: str | None = None) -> None:
+    """Register the extra task modules of `paths`, comma-separated (plugins', tests'); default
+    WORKER_IMPORT_PATHS. The worker runs them; job_service and `pgstack jobs retry` enqueue a
+    job again by its kind, so they need them registered too."""
+    if paths is None:
+        paths = os.environ.get("WORKER_IMPORT_PATHS", "")
+    for module in filter(None, (p.strip() for p in paths.split(","))):
         importlib.import_module(module)
 
 

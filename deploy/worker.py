@@ -12,7 +12,6 @@ stop for any other failure it exits non-zero, so that a supervisor starts it aga
 
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 from typing import Any
@@ -24,7 +23,7 @@ from procrastinate.periodic import PeriodicTask
 from pydantic import Field
 
 from deploy import (
-    tasks,  # noqa: F401  (the import registers every service's tasks)
+    tasks,  # the import registers every service's tasks
     worker_health,
 )
 from shared import connections, db, jobs, queue, tracing
@@ -246,8 +245,7 @@ def exc_name(exc: BaseException) -> str:
 async def run_worker(settings: WorkerSettings, *, install_signal_handlers: bool = True) -> None:
     """Run the worker until SIGTERM; raises WorkerFailed if it stopped on a failure."""
     tracing.configure("worker")  # before any connection: psycopg is instrumented
-    for module in filter(None, (p.strip() for p in settings.import_paths.split(","))):
-        importlib.import_module(module)
+    tasks.import_worker_modules(settings.import_paths)
     schedule_periodic(settings)
     engine = db.create_engine(settings)
     await connections.check_headroom(

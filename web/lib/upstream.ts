@@ -57,3 +57,16 @@ export function relay(upstream: Response): Response {
   const body = upstream.status === 204 || upstream.status === 304 ? null : upstream.body;
   return new Response(body, { status: upstream.status, headers });
 }
+
+/** Pass a service's Server-Sent Events on, chunk by chunk as they arrive (no buffering by us
+ *  or a proxy); an answer that is not a stream (a 404, a 503) is relayed as it is. */
+export function relayStream(upstream: Response): Response {
+  if (!upstream.ok || !upstream.body) return relay(upstream);
+  return new Response(upstream.body, {
+    headers: {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-store, no-transform",
+      "x-accel-buffering": "no",
+    },
+  });
+}

@@ -9,6 +9,7 @@ import { useRouter } from "next/navigation";
 import { useEffect, useState } from "react";
 
 import { useJobProgress } from "@/components/jobs/useJobProgress";
+import { problemDetail } from "@/lib/problem-detail";
 import type { DemoState, DemoStatus, JobStep, JobStepStatus } from "@/lib/types";
 
 const BUSY: ReadonlySet<DemoStatus> = new Set(["enabling", "disabling"]);
@@ -167,14 +168,5 @@ async function readState(): Promise<DemoState | null> {
     return response.ok ? ((await response.json()) as DemoState) : null;
   } catch {
     return null;
-  }
-}
-
-async function problemDetail(response: Response): Promise<string> {
-  try {
-    const body = (await response.json()) as { detail?: string; title?: string };
-    return body.detail ?? body.title ?? `Error ${response.status}`;
-  } catch {
-    return `Error ${response.status}`;
   }
 }

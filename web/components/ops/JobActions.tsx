@@ -6,6 +6,7 @@
 // id, so it stays with the job wherever the refresh puts it.
 
 import type { components } from "@/lib/api/jobs";
+import { problemDetail } from "@/lib/problem-detail";
 
 import { useOpsActions } from "./OpsLive";
 
@@ -19,15 +20,9 @@ const OFFERED: Record<Action, ReadonlySet<JobStatus>> = {
 const VERB: Record<Action, string> = { retry: "Retry", cancel: "Cancel" };
 
 async function answerOf(response: Response, action: Action): Promise<string> {
-  const body = (await response.json().catch(() => null)) as {
-    status?: string;
-    detail?: string;
-    title?: string;
-  } | null;
-  if (response.ok) {
-    return action === "retry" ? `Retried: ${body?.status}` : `Cancel requested: ${body?.status}`;
-  }
-  return body?.detail ?? body?.title ?? `Error ${response.status}`;
+  if (!response.ok) return problemDetail(response);
+  const body = (await response.json().catch(() => null)) as { status?: string } | null;
+  return action === "retry" ? `Retried: ${body?.status}` : `Cancel requested: ${body?.status}`;
 }
 
 export function JobActions({ jobId, status }: { jobId: string; status: JobStatus }) {

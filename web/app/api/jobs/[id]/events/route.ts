@@ -3,7 +3,7 @@
 
 import { openJobEvents } from "@/lib/jobs-server";
 import { problem, sessionOrProblem } from "@/lib/route-guard";
-import { relay } from "@/lib/upstream";
+import { relayStream } from "@/lib/upstream";
 
 export async function GET(
   request: Request,
@@ -24,12 +24,5 @@ export async function GET(
   } catch {
     return problem(503, "Service Unavailable", "The job service is not answering.");
   }
-  if (!upstream.ok || !upstream.body) return relay(upstream);
-  return new Response(upstream.body, {
-    headers: {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-store, no-transform",
-      "x-accel-buffering": "no",
-    },
-  });
+  return relayStream(upstream);
 }
