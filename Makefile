@@ -4,8 +4,9 @@
 TOOLS_UV := .tools/uv/bin/uv
 UV ?= $(or $(shell command -v uv),$(TOOLS_UV))
 .DEFAULT_GOAL := help
+TAG ?= dev
 
-.PHONY: help install tools dev test lint format schema web web-types e2e bench-web soak
+.PHONY: help install tools dev test lint format schema web web-types images e2e bench-web soak
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +44,10 @@ web: install ## install the web app (npm ci), check its formatting, build it (ty
 
 web-types: ## regenerate web/lib/api/*.ts from the running services' OpenAPI (needs `make dev`)
 	cd web && npm run gen:api
+
+images: ## build localhost/pgstack:TAG and localhost/pgstack-web:TAG with podman (TAG=dev)
+	@deploy/tools.sh images
+	deploy/images.sh $(TAG)
 
 e2e: install tools ## only the browser tests (tests/e2e: Chromium at /usr/bin/chromium, Node 20+)
 	$(UV) run --frozen pytest tests/e2e

@@ -28,6 +28,8 @@ from deploy.services import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web"
+# What `npm run build` makes: the app as the image ships it, started with `node server.mjs`.
+WEB_SERVER = WEB / ".next" / "standalone"
 WEB_PORT = 3000
 READY_TIMEOUT = 60.0
 # Moves every port (8001.., 3000) by this much, so two stacks can run on one machine.
@@ -150,11 +152,11 @@ class Stack:
 
     def start_web(self) -> None:
         env = {**self.env, "NODE_ENV": "production", "NEXT_TELEMETRY_DISABLED": "1"}
-        # web/server.mjs serves the production build as `next start` would, but sets the
-        # client's address (X-Forwarded-For) itself. Loopback only: the stack is for this machine.
+        # The production build as the image runs it (web/server.mjs in the standalone output:
+        # it sets the client's address itself). Loopback only: the stack is for this machine.
         env.update(PORT=str(web_port()), HOSTNAME="127.0.0.1")
         command = [shutil.which("node") or "node", "server.mjs"]
-        self.processes["web"] = subprocess.Popen(command, env=env, cwd=WEB)
+        self.processes["web"] = subprocess.Popen(command, env=env, cwd=WEB_SERVER)
         self.ready_urls["web"] = f"http://127.0.0.1:{web_port()}/login"
 
     def wait_ready(self, *names: str) -> None:
@@ -223,7 +225,7 @@ def main() -> int:
             stack.start(name, "serve", name, "--port", str(port(name)))
         stack.start("worker", "worker")
         if with_web:
-            # Built while the services start; `next start` serves the production build.
+            # Built while the services start.
             build_web()
             stack.start_web()
         elif os.environ.get("PGSTACK_WEB", "1") != "0":

@@ -4,7 +4,8 @@
 #   deploy/tools.sh uv      fetch the pinned uv into .tools/uv/ (from PyPI, with pip) unless
 #                           it is there already; the Makefile uses it when PATH has no uv
 #   deploy/tools.sh dev     the system packages `make dev` needs
-#   deploy/tools.sh test    the system packages `make test` needs (dev's included)
+#   deploy/tools.sh images  the system packages `make images` needs (podman, mmdebstrap)
+#   deploy/tools.sh test    the system packages `make test` needs (dev's and images' included)
 #
 # A missing package is installed with apt-get when we are root on Debian; otherwise the script
 # says what to install and how, and fails.
@@ -21,6 +22,8 @@ PACKAGES=(
     "test | docker-compose | command -v docker-compose"
     "test | iproute2   | command -v ip"
     "test | prometheus | command -v promtool"
+    "images | podman   | command -v podman"
+    "images | mmdebstrap | command -v mmdebstrap"
 )
 
 fetch_uv() {
@@ -59,7 +62,8 @@ system_packages() {
     for line in "${PACKAGES[@]}"; do
         IFS='|' read -r row package check <<<"$line"
         row=${row// /} package=${package// /}
-        if [[ $row == dev || $target == test ]] && ! eval "$check" >/dev/null 2>&1; then
+        # test needs every row (it builds the images and runs the dev stack too).
+        if [[ $row == "$target" || $target == test ]] && ! eval "$check" >/dev/null 2>&1; then
             missing+=("$package")
         fi
     done
@@ -70,9 +74,9 @@ system_packages() {
 
 case "${1:-}" in
 uv) fetch_uv ;;
-dev | test) system_packages "$1" ;;
+dev | images | test) system_packages "$1" ;;
 *)
-    echo "usage: deploy/tools.sh uv|dev|test" >&2
+    echo "usage: deploy/tools.sh uv|dev|images|test" >&2
     exit 2
     ;;
 esac
