@@ -21,6 +21,11 @@ const port = Number(process.env.PORT ?? "3000") || 3000;
 const hostname = process.env.HOSTNAME ?? "127.0.0.1";
 // Proxies of our own in front of this server, each appending the address it saw.
 const trustedHops = Math.max(0, Number(process.env.WEB_TRUSTED_HOPS ?? "0") || 0);
+// Served over https (production): browsers are told to keep to https (HSTS, two years). Over
+// plain http (development) the header would mean nothing to them.
+const hsts = (process.env.WEB_ORIGIN ?? "").startsWith("https://")
+  ? "max-age=63072000; includeSubDomains"
+  : null;
 
 /** The client's address: the socket's peer, or what the outermost trusted proxy saw. */
 function clientAddress(peer, forwardedFor, hops) {
@@ -57,6 +62,7 @@ const server = createServer((request, response) => {
       delete request.headers[name];
     }
   }
+  if (hsts) response.setHeader("strict-transport-security", hsts);
   handle(request, response);
 }).listen(port, hostname, () => {
   console.log(`web listening on http://${hostname}:${port}`);

@@ -31,8 +31,8 @@ from tests.e2e.test_hardening import (  # noqa: F401
     test_without_fetch_metadata_an_origin_that_is_not_exactly_ours_is_refused,
     test_without_fetch_metadata_our_own_exact_origin_gets_through,
 )
-from tests.kit.containers import build_images, running_images
-from tests.kit.stack import Stack, launch, log_in
+from tests.kit.containers import Containers, build_images, free_ports, running_images, wait_ready
+from tests.kit.stack import PASSWORD, Stack, launch, log_in
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = (ROOT / "Dockerfile", ROOT / "web" / "Dockerfile")
@@ -137,6 +137,48 @@ def test_a_user_logs_in_through_the_web_container_and_demo_mode_runs_to_its_end(
             assert job["progress"] == 100, job
         finally:
             browser.close()
+
+
+def test_in_production_pages_demand_https_and_the_address_is_what_our_proxy_saw(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A web container as the production overlay sets it (an https origin, one proxy of ours in
+    front) sends HSTS on its pages, and of an X-Forwarded-For only the address its proxy
+    appended reaches auth; the development one (plain http) sends no HSTS."""
+    (port,) = free_ports(1)
+    containers = Containers(TAG, tmp_path)
+    env = {
+        "AUTH_URL": stack.auth,
+        "DEMO_URL": stack.demo,
+        "JOBS_URL": stack.jobs,
+        "PORT": str(port),
+        "HOSTNAME": "127.0.0.1",
+        "WEB_ORIGIN": "https://pgstack.example.com",
+        "WEB_TRUSTED_HOPS": "1",
+    }
+    try:
+        containers.run("web-production", "pgstack-web", env, detach=True)
+        web = f"http://127.0.0.1:{port}"
+        wait_ready(containers, {"web-production": f"{web}/readyz"})
+        hsts = httpx.get(f"{web}/login").headers["strict-transport-security"]
+        assert int(re.findall(r"max-age=(\d+)", hsts)[0]) >= 365 * 24 * 3600
+        assert "strict-transport-security" not in httpx.get(f"{stack.web}/login").headers
+        email = stack.register()
+        login = httpx.post(
+            f"{web}/api/auth/session",
+            json={"email": email, "password": PASSWORD},
+            headers={
+                "sec-fetch-site": "same-origin",
+                "x-forwarded-for": "203.0.113.9, 198.51.100.7",
+            },
+        )
+        assert login.status_code == 200, login.text
+        devices = httpx.get(
+            f"{stack.auth}/v1/sessions", headers={"cookie": f"session={login.cookies['session']}"}
+        )
+        assert [device["ip"] for device in devices.json()] == ["198.51.100.7"]
+    finally:
+        containers.remove()
 
 
 def test_a_client_naming_other_addresses_is_still_throttled_as_its_own(stack: Stack) -> None:
