@@ -25,10 +25,10 @@ const SECURITY_HEADERS = [
 
 const nextConfig: NextConfig = {
   poweredByHeader: false,
-  // The image (web/Dockerfile) ships .next/standalone: the server and only the files it uses.
-  // `next start` (make dev) still serves the same build, with a warning about this setting.
+  // .next/standalone: the server and only the files it uses, which `npm run build` completes
+  // (scripts/standalone.mjs) and `node server.mjs` serves in pgstack dev, the tests and the image.
   output: "standalone",
-  // Compression belongs to the reverse proxy in front of `next start` (as TLS does); here it
+  // Compression belongs to the reverse proxy in front of server.mjs (as TLS does); here it
   // would only spend CPU. (Server-Sent Events are flushed event by event either way: the e2e
   // test of the events route checks that they arrive while the job runs.)
   compress: false,
@@ -41,6 +41,10 @@ const nextConfig: NextConfig = {
     ];
   },
   experimental: {
+    // proxy.ts runs before the /api routes other than sign-in, and Next copies a request's
+    // body for it into memory, up to 10 MB by default: many such bodies at once would exhaust
+    // the pod. No route reads more than lib/route-guard.ts's MAX_BODY_BYTES.
+    proxyClientMaxBodySize: "64kb",
     // The stylesheet is 2 kB: inline in the HTML it costs nothing and saves a render-blocking
     // request before the first paint.
     inlineCss: true,

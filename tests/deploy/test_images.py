@@ -9,7 +9,9 @@ cold, base images included), and the containers are ready about 15 s after that.
 """
 
 import re
+import select
 import shutil
+import socket
 import subprocess
 import sys
 import tomllib
@@ -31,7 +33,14 @@ from tests.e2e.test_hardening import (  # noqa: F401
     test_without_fetch_metadata_an_origin_that_is_not_exactly_ours_is_refused,
     test_without_fetch_metadata_our_own_exact_origin_gets_through,
 )
-from tests.kit.containers import Containers, build_images, free_ports, running_images, wait_ready
+from tests.kit.containers import (
+    Containers,
+    ContainerStack,
+    build_images,
+    free_ports,
+    running_images,
+    wait_ready,
+)
 from tests.kit.stack import PASSWORD, Stack, launch, log_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +106,7 @@ def test_the_build_context_leaves_out_local_state_and_secrets_of_the_checkout() 
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContainerStack]:
     """Both images built from this checkout, and the stack from them on a cluster of its own
     (under the checkout's .pgstack/, as test_dev explains); containers removed at the end."""
     seconds = build_images(TAG)
@@ -179,6 +188,70 @@ def test_in_production_pages_demand_https_and_the_address_is_what_our_proxy_saw(
         assert [device["ip"] for device in devices.json()] == ["198.51.100.7"]
     finally:
         containers.remove()
+
+
+def test_every_route_handler_answers_a_service_outage_with_a_problem_and_retry_after(
+    stack: ContainerStack,
+) -> None:
+    """With demo_service and job_service stopped under the web app, each of their routes
+    answers problem+json 502 or 503 with Retry-After (never Next's HTML 500); once they are
+    back, the same routes work again."""
+    email = stack.register()
+    with httpx.Client(base_url=stack.web, headers={"sec-fetch-site": "same-origin"}) as web:
+        login = web.post("/api/auth/session", json={"email": email, "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        routes = [
+            ("GET", "/api/demo/status"),
+            ("POST", "/api/demo/enable"),
+            ("POST", "/api/demo/disable"),
+            ("POST", "/api/platforms/1/connect"),
+            ("GET", "/api/jobs/1/status"),
+            ("GET", "/api/jobs/1/events"),
+            ("POST", "/api/ops/jobs/1/retry"),
+            ("GET", "/api/ops/events"),
+        ]
+        stack.stop("demo", "jobs")
+        try:
+            for method, path in routes:
+                answer = web.request(method, path, json={})
+                assert answer.status_code in (502, 503), (path, answer.status_code, answer.text)
+                assert answer.headers["content-type"] == "application/problem+json", path
+                assert answer.json()["status"] == answer.status_code, path
+                assert int(answer.headers["retry-after"]) > 0, path
+        finally:
+            stack.start("demo", "jobs")
+        assert web.get("/api/demo/status").status_code == 200
+
+
+def test_an_endless_streamed_body_is_refused_before_the_web_app_holds_it(stack: Stack) -> None:
+    """A login body sent in chunks (no Content-Length) is answered 413 once it passes the
+    limit, while the client is still sending, instead of being read whole into memory (two
+    700 MB bodies exhausted a 512 Mi pod)."""
+    host, _, port = stack.web.removeprefix("http://").partition(":")
+    chunk = b"x" * 65536
+    sent = 0
+    with socket.create_connection(("127.0.0.1", int(port)), timeout=30) as connection:
+        connection.sendall(
+            b"POST /api/auth/session HTTP/1.1\r\n"
+            + f"host: {host}:{port}\r\n".encode()
+            + b"content-type: application/json\r\nsec-fetch-site: same-origin\r\n"
+            + b"transfer-encoding: chunked\r\n\r\n"
+        )
+        while sent < 128 * 2**20:
+            if select.select([connection], [], [], 0)[0]:
+                break  # the answer came while we were sending
+            try:
+                connection.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except OSError:
+                break  # the server closed its side: its answer is waiting
+            sent += len(chunk)
+        else:
+            connection.sendall(b"0\r\n\r\n")
+        head = connection.recv(65536).decode(errors="replace")
+    assert head.startswith("HTTP/1.1 413"), head[:200]
+    assert "application/problem+json" in head.lower()
+    # What was sent includes what the two sockets' buffers hold (megabytes on loopback).
+    assert sent < 16 * 2**20, f"{sent} bytes were sent before the answer"
 
 
 def test_a_client_naming_other_addresses_is_still_throttled_as_its_own(stack: Stack) -> None:

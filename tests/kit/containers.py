@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -103,6 +104,25 @@ class Containers:
             podman("rm", "--force", "--time", "2", *self.names)
 
 
+@dataclass(frozen=True)
+class ContainerStack(Stack):
+    containers: Containers
+
+    def stop(self, *names: str) -> None:
+        """Stop these containers (SIGTERM, then SIGKILL after 2 s), as an outage would."""
+        for name in names:
+            result = podman("stop", "--time", "2", f"{self.containers.prefix}-{name}")
+            assert result.returncode == 0, result.stderr
+
+    def start(self, *names: str) -> None:
+        """Start stopped containers again and wait until each answers /readyz."""
+        for name in names:
+            result = podman("start", f"{self.containers.prefix}-{name}")
+            assert result.returncode == 0, result.stderr
+        urls = {"demo": self.demo, "jobs": self.jobs, "auth": self.auth}
+        wait_ready(self.containers, {name: f"{urls[name]}/readyz" for name in names})
+
+
 def wait_ready(containers: Containers, urls: dict[str, str]) -> None:
     """Until every URL answers 200; fails at once when its container has stopped."""
     deadline = time.monotonic() + READY_TIMEOUT
@@ -121,7 +141,9 @@ def wait_ready(containers: Containers, urls: dict[str, str]) -> None:
 
 
 @contextmanager
-def running_images(database_url: str, log_dir: Path, *, tag: str, **env: str) -> Iterator[Stack]:
+def running_images(
+    database_url: str, log_dir: Path, *, tag: str, **env: str
+) -> Iterator["ContainerStack"]:
     """The stack from the images on `database_url` (migrated here by the image's `migrate`)
     until the block ends. `env` is added to every Python container's environment."""
     auth_port, demo_port, jobs_port, web_port = free_ports(4)
@@ -171,13 +193,14 @@ def running_images(database_url: str, log_dir: Path, *, tag: str, **env: str) ->
             {name: f"{url}/readyz" for name, url in urls.items()}
             | {"web": f"http://127.0.0.1:{web_port}/readyz"},
         )
-        yield Stack(
+        yield ContainerStack(
             web=web,
             auth=urls["auth"],
             demo=urls["demo"],
             jobs=urls["jobs"],
             database_url=database_url,
             demo_login=demo_login,
+            containers=containers,
         )
     finally:
         containers.remove()

@@ -2,18 +2,19 @@
 // here once; auth_service revokes it and answers with a cookie session, relayed as is.
 
 import { relayToAuth } from "@/lib/auth-relay";
-import { problem, rejectCrossSite } from "@/lib/route-guard";
+import { guarded, problem } from "@/lib/route-guard";
 
-export async function POST(request: Request): Promise<Response> {
-  const refused = rejectCrossSite(request);
-  if (refused) return refused;
-  const authorization = request.headers.get("authorization");
-  if (!authorization?.startsWith("Bearer ")) {
-    return problem(401, "Unauthorized", "Send the legacy token as Authorization: Bearer.");
-  }
-  return relayToAuth(request, "/v1/session/exchange", {
-    method: "POST",
-    body: "{}",
-    headers: { authorization },
-  });
-}
+export const POST = guarded(
+  { service: "The sign-in service", unsafe: true, session: false },
+  async ({ request }) => {
+    const authorization = request.headers.get("authorization");
+    if (!authorization?.startsWith("Bearer ")) {
+      return problem(401, "Unauthorized", "Send the legacy token as Authorization: Bearer.");
+    }
+    return relayToAuth(request, "/v1/session/exchange", {
+      method: "POST",
+      body: "{}",
+      headers: { authorization },
+    });
+  },
+);

@@ -3,19 +3,17 @@
 import { cookies } from "next/headers";
 
 import { relayToAuth } from "@/lib/auth-relay";
-import { rejectCrossSite } from "@/lib/route-guard";
+import { guarded } from "@/lib/route-guard";
 import { sessionCookieHeader } from "@/lib/session";
 
-export async function POST(request: Request): Promise<Response> {
-  const refused = rejectCrossSite(request);
-  if (refused) return refused;
-  return relayToAuth(request, "/v1/session", { method: "POST", body: await request.text() });
-}
+const AUTH = { service: "The sign-in service", unsafe: true, session: false } as const;
 
-export async function DELETE(request: Request): Promise<Response> {
-  const refused = rejectCrossSite(request);
-  if (refused) return refused;
+export const POST = guarded({ ...AUTH, body: true }, async ({ request, body }) =>
+  relayToAuth(request, "/v1/session", { method: "POST", body }),
+);
+
+export const DELETE = guarded(AUTH, async ({ request }) => {
   const cookie = sessionCookieHeader(await cookies());
   if (!cookie) return new Response(null, { status: 204, headers: { "cache-control": "no-store" } });
   return relayToAuth(request, "/v1/session", { method: "DELETE", headers: { cookie } });
-}
+});

@@ -2,13 +2,9 @@
 // when the other operation is running; the answer is relayed as is.
 
 import { changeDemoMode } from "@/lib/demo-server";
-import { rejectCrossSite, sessionOrProblem } from "@/lib/route-guard";
+import { guarded } from "@/lib/route-guard";
 import { relay } from "@/lib/upstream";
 
-export async function POST(request: Request): Promise<Response> {
-  const refused = rejectCrossSite(request);
-  if (refused) return refused;
-  const session = await sessionOrProblem();
-  if (session instanceof Response) return session;
-  return relay(await changeDemoMode(session.passport.token, "enable"));
-}
+export const POST = guarded({ service: "The demo service", unsafe: true }, async ({ session }) =>
+  relay(await changeDemoMode(session.passport.token, "enable")),
+);

@@ -3,18 +3,12 @@
 // page re-reads the current state on each event, and on the first one of every connection.
 
 import { openOpsEvents } from "@/lib/ops-server";
-import { problem, sessionOrProblem } from "@/lib/route-guard";
+import { guarded } from "@/lib/route-guard";
 import { relayStream } from "@/lib/upstream";
 
-export async function GET(request: Request): Promise<Response> {
-  const session = await sessionOrProblem();
-  if (session instanceof Response) return session;
-  let upstream: Response;
-  try {
-    // Ends the stream to job_service as soon as the browser goes away.
-    upstream = await openOpsEvents(session.passport.token, request.signal);
-  } catch {
-    return problem(503, "Service Unavailable", "The job service is not answering.");
-  }
-  return relayStream(upstream);
-}
+export const GET = guarded(
+  { service: "The job service" },
+  // Ends the stream to job_service as soon as the browser goes away.
+  async ({ request, session }) =>
+    relayStream(await openOpsEvents(session.passport.token, request.signal)),
+);

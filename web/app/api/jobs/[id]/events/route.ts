@@ -2,27 +2,19 @@
 // (no buffering), with Last-Event-ID passed on so a reconnecting browser resumes where it was.
 
 import { openJobEvents } from "@/lib/jobs-server";
-import { problem, sessionOrProblem } from "@/lib/route-guard";
+import { guarded } from "@/lib/route-guard";
 import { relayStream } from "@/lib/upstream";
 
-export async function GET(
-  request: Request,
-  ctx: RouteContext<"/api/jobs/[id]/events">,
-): Promise<Response> {
-  const session = await sessionOrProblem();
-  if (session instanceof Response) return session;
-  const { id } = await ctx.params;
-  let upstream: Response;
-  try {
-    // Ends the stream to job_service as soon as the browser goes away.
-    upstream = await openJobEvents(
-      session.passport.token,
-      id,
-      request.headers.get("last-event-id"),
-      request.signal,
-    );
-  } catch {
-    return problem(503, "Service Unavailable", "The job service is not answering.");
-  }
-  return relayStream(upstream);
-}
+export const GET = guarded<{ id: string }>(
+  { service: "The job service" },
+  async ({ request, params, session }) =>
+    relayStream(
+      // Ends the stream to job_service as soon as the browser goes away.
+      await openJobEvents(
+        session.passport.token,
+        params.id,
+        request.headers.get("last-event-id"),
+        request.signal,
+      ),
+    ),
+);

@@ -2,17 +2,13 @@
 // version) and If-None-Match pass through, so an unchanged job costs a 304 and no body.
 
 import { fetchJobStatus } from "@/lib/jobs-server";
-import { sessionOrProblem } from "@/lib/route-guard";
+import { guarded } from "@/lib/route-guard";
 import { relay } from "@/lib/upstream";
 
-export async function GET(
-  request: Request,
-  ctx: RouteContext<"/api/jobs/[id]/status">,
-): Promise<Response> {
-  const session = await sessionOrProblem();
-  if (session instanceof Response) return session;
-  const { id } = await ctx.params;
-  return relay(
-    await fetchJobStatus(session.passport.token, id, request.headers.get("if-none-match")),
-  );
-}
+export const GET = guarded<{ id: string }>(
+  { service: "The job service" },
+  async ({ request, params, session }) =>
+    relay(
+      await fetchJobStatus(session.passport.token, params.id, request.headers.get("if-none-match")),
+    ),
+);

@@ -4,24 +4,15 @@
 // is not an operator, as job_service decides).
 
 import { changeOpsJob } from "@/lib/ops-server";
-import { problem, rejectCrossSite, sessionOrProblem } from "@/lib/route-guard";
+import { guarded, problem } from "@/lib/route-guard";
 import { relay } from "@/lib/upstream";
 
-export async function POST(
-  request: Request,
-  ctx: RouteContext<"/api/ops/jobs/[id]/[action]">,
-): Promise<Response> {
-  const refused = rejectCrossSite(request);
-  if (refused) return refused;
-  const { id, action } = await ctx.params;
-  if (action !== "retry" && action !== "cancel") {
-    return problem(404, "Not Found", "No such action.");
-  }
-  const session = await sessionOrProblem();
-  if (session instanceof Response) return session;
-  try {
+export const POST = guarded<{ id: string; action: string }>(
+  { service: "The job service", unsafe: true },
+  async ({ params: { id, action }, session }) => {
+    if (action !== "retry" && action !== "cancel") {
+      return problem(404, "Not Found", "No such action.");
+    }
     return relay(await changeOpsJob(session.passport.token, id, action));
-  } catch {
-    return problem(503, "Service Unavailable", "The job service is not answering.");
-  }
-}
+  },
+);
