@@ -1,7 +1,7 @@
 """The real stack for browser tests: `pgstack dev` on a fresh database, driven by Chromium.
 
 One `pgstack dev` per test session (the three services as uvicorn processes, a worker, and the
-Next.js production build under `next start`, built only when web/ changed), on a copy of the
+Next.js production build under `node server.mjs`, built only when web/ changed), on a copy of the
 migrated template database and on ports of its own. Chromium is Debian's (/usr/bin/chromium),
 launched by Playwright; nothing is downloaded.
 """

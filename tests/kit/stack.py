@@ -1,7 +1,7 @@
 """The real stack for browser tests and the browser benchmark: `pgstack dev` (the three
-services as uvicorn processes, a worker, the Next.js production build under `next start`) on a
-database and ports of its own, its API shortcuts, and Debian's Chromium (/usr/bin/chromium)
-launched by Playwright, nothing downloaded."""
+services as uvicorn processes, a worker, the Next.js production build under `node server.mjs`)
+on a database and ports of its own, its API shortcuts, and Debian's Chromium
+(/usr/bin/chromium) launched by Playwright, nothing downloaded."""
 
 import os
 import random
