@@ -38,6 +38,7 @@ from tests.kit.containers import (
     ContainerStack,
     build_images,
     free_ports,
+    podman,
     running_images,
     wait_ready,
 )
@@ -153,7 +154,8 @@ def test_in_production_pages_demand_https_and_the_address_is_what_our_proxy_saw(
 ) -> None:
     """A web container as the production overlay sets it (an https origin, one proxy of ours in
     front) sends HSTS on its pages, and of an X-Forwarded-For only the address its proxy
-    appended reaches auth; the development one (plain http) sends no HSTS."""
+    appended reaches auth; the development one (plain http) sends no HSTS. Stopped, it exits
+    by itself."""
     (port,) = free_ports(1)
     containers = Containers(TAG, tmp_path)
     env = {
@@ -186,6 +188,10 @@ def test_in_production_pages_demand_https_and_the_address_is_what_our_proxy_saw(
             f"{stack.auth}/v1/sessions", headers={"cookie": f"session={login.cookies['session']}"}
         )
         assert [device["ip"] for device in devices.json()] == ["198.51.100.7"]
+        # A pod's stop: SIGTERM ends the server itself (status 0), no SIGKILL after the grace.
+        name = f"{containers.prefix}-web-production"
+        assert podman("stop", "--time", "10", name).returncode == 0
+        assert podman("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip() == "0"
     finally:
         containers.remove()
 
