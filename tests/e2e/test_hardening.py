@@ -1,7 +1,8 @@
 """The web app against hostile requests, over real HTTP on the running stack (web/server.mjs
 in front of the three services): the client's address is the web server's to say, the CSRF
 fallback compares whole origins, every answer carries the security headers, and bad input
-through the login is a 4xx."""
+through the login is a 4xx. tests/deploy/test_images.py runs these against the web container
+too."""
 
 import httpx
 import pytest
