@@ -87,6 +87,8 @@ node_base() {
 started=$SECONDS
 python_base "$(from_of Dockerfile)"
 node_base "$(from_of web/Dockerfile)"
-podman build --quiet --pull=never -t "localhost/pgstack:$TAG" -f Dockerfile . >/dev/null
-podman build --quiet --pull=never -t "localhost/pgstack-web:$TAG" -f web/Dockerfile web >/dev/null
+# The host's network for the builds' package downloads: no bridge to set up (nor to fail, as
+# it can inside a CI container).
+podman build --quiet --pull=never --network=host -t "localhost/pgstack:$TAG" -f Dockerfile . >/dev/null
+podman build --quiet --pull=never --network=host -t "localhost/pgstack-web:$TAG" -f web/Dockerfile web >/dev/null
 echo "images: localhost/pgstack:$TAG localhost/pgstack-web:$TAG ($((SECONDS - started)) s)" >&2
