@@ -24,11 +24,12 @@ TAG=${1:-dev}
 WORK=.pgstack/images
 CA=/etc/ssl/certs/ca-certificates.crt
 BASE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-MIRRORS=(
-    "deb http://deb.debian.org/debian bookworm main"
-    "deb http://deb.debian.org/debian bookworm-updates main"
-    "deb http://deb.debian.org/debian-security bookworm-security main"
-)
+# Debian's archive as this machine's apt reaches it: its own sources files, pasted into the
+# bases (their suite is the machine's, bookworm here, as the Dockerfiles' FROM names say).
+SOURCES=()
+for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    if [[ -s $file ]]; then SOURCES+=("$file"); fi
+done
 
 mkdir -p "$WORK"
 export CONTAINERS_CONF=$PWD/$WORK/containers.conf
@@ -52,7 +53,7 @@ debian_base() {
     echo "images: making $name from Debian's archive" >&2
     mmdebstrap --quiet --variant=minbase --include="ca-certificates,$packages" \
         --customize-hook="cp $CA \"\$1/etc/ssl/certs/build-host.pem\"" \
-        "$@" bookworm - "${MIRRORS[@]}" |
+        "$@" bookworm - "${SOURCES[@]}" |
         podman import --quiet \
             --change "ENV PATH=$BASE_PATH" \
             --change "ENV SSL_CERT_FILE=/etc/ssl/certs/build-host.pem" \
