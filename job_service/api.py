@@ -13,15 +13,16 @@ from job_service.schemas import JobCreate, JobList, StatusFilter
 from shared.db import SessionDep
 from shared.errors import EVERY_ROUTE, PROBLEM_JSON, problem_responses
 from shared.jobs import JobRead
-from shared.passport import CurrentPassport, service_route
+from shared.passport import CurrentPassport, require_service_passport, service_route
 
+ENQUEUE_SCOPE = "jobs:enqueue"
 router = APIRouter(prefix="/v1", tags=["jobs"], responses=problem_responses(*EVERY_ROUTE, 401))
 # Internal callers: a service passport granting `jobs:enqueue` (POST /v1/service-token on
 # auth_service), checked before the body is read.
 internal_router = APIRouter(
     prefix="/internal/v1",
     tags=["internal"],
-    route_class=service_route("jobs:enqueue"),
+    route_class=service_route(ENQUEUE_SCOPE),
     responses=problem_responses(*EVERY_ROUTE),
 )
 
@@ -137,24 +138,26 @@ async def user_events(
     responses={
         401: {"description": "No valid service passport", "content": {PROBLEM_JSON: {}}},
         403: {
-            "description": "The service passport does not grant `jobs:enqueue`",
+            "description": "The service passport does not grant `jobs:enqueue` or this kind",
             "content": {PROBLEM_JSON: {}},
         },
         413: {"description": "The body is over the limit", "content": {PROBLEM_JSON: {}}},
         422: {
-            "description": "Invalid body, unknown kind or unknown user",
+            "description": "Invalid body, unknown kind, unknown user, or args naming another user",
             "content": {PROBLEM_JSON: {}},
         },
     },
 )
-async def enqueue_job(body: JobCreate, session: SessionDep) -> JobRead:
-    """Enqueue a job of a registered kind for a user (service passport with `jobs:enqueue`;
-    a repeated idempotency key returns the first job)."""
+async def enqueue_job(body: JobCreate, session: SessionDep, request: Request) -> JobRead:
+    """Enqueue a job of a registered kind for a user (service passport with `jobs:enqueue`
+    and the kind among its `kinds`; a repeated idempotency key returns the first job)."""
+    caller = await require_service_passport(request, ENQUEUE_SCOPE)
     job = await service.enqueue(
         session,
         kind=body.kind,
         user_id=body.user_id,
         args=body.args,
         idempotency_key=body.idempotency_key,
+        allowed_kinds=caller.kinds,
     )
     return JobRead.of(job)

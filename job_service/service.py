@@ -8,16 +8,26 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from procrastinate import builtin_tasks
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from job_service.errors import JobFinished, JobNotFound, JobNotRetryable, UnknownUser
+from job_service.errors import (
+    ArgsNameAnotherUser,
+    JobFinished,
+    JobNotFound,
+    JobNotRetryable,
+    KindNotAllowed,
+    UnknownUser,
+)
 from shared import db, jobs, queue, sql
 from shared.jobs import ACTIVE_STATUSES, BackgroundJob
 from shared.users import User
 
 LIST_LIMIT = 100
 QUERIES = sql.load(__file__)
+# Procrastinate's own tasks (deleting old queue rows...), registered under two names each.
+BUILTIN_TASKS = frozenset(builtin_tasks.builtin.tasks.values())
 
 
 async def get_job_or_raise(
@@ -167,9 +177,18 @@ async def enqueue(
     user_id: int | None,
     args: dict[str, Any],
     idempotency_key: str | None,
+    allowed_kinds: frozenset[str],
 ) -> BackgroundJob:
-    """Enqueue for an internal caller: only kinds registered in this process, only for a
-    user who exists (or for nobody)."""
+    """Enqueue for an internal caller: only the kinds its client may enqueue (never one of
+    Procrastinate's builtin tasks) and registered in this process, only for a user who exists
+    (or for nobody), with args that name no other user (tasks act on `args.user_id`: a job
+    listed as one user's must not act on another's)."""
+    if kind not in allowed_kinds or queue.app.tasks.get(kind) in BUILTIN_TASKS:
+        raise KindNotAllowed()
+    named = args.get("user_id", user_id)
+    # `type(...) is int`: JSON's true would pass for user 1.
+    if "user_id" in args and (type(named) is not int or named != user_id):
+        raise ArgsNameAnotherUser()
     if user_id is not None and await session.get(User, user_id) is None:
         raise UnknownUser()
     return await jobs.enqueue(session, kind, user_id, args, idempotency_key)

@@ -8,10 +8,11 @@ once they are `PASSPORT_JWKS_REFRESH_SECONDS` old (or for an unknown key id, at 
 within that interval, passports already verified with it included.
 
 Two kinds: a user's (`sub` = user id, `sid` = session id) and a service's (`sub` =
-`service:<client id>`, `scope` = what it may do; minted by `POST /v1/service-token` for internal
-endpoints). Neither is accepted where the other is expected. Whatever the signature, a passport
-that claims to live longer than any auth_service mints (a leaked signing key's year-long token)
-is refused, and claims of the wrong type are a 401, never a 500.
+`service:<client id>`, `scope` = what it may do, `kinds` = the job kinds it may enqueue; minted
+by `POST /v1/service-token` for internal endpoints). Neither is accepted where the other is
+expected. Whatever the signature, a passport that claims to live longer than any auth_service
+mints (a leaked signing key's year-long token) is refused, and claims of the wrong type are a
+401, never a 500.
 """
 
 import asyncio
@@ -73,6 +74,8 @@ class ServicePassport:
     client_id: str
     scopes: frozenset[str]
     expires_at: float
+    # The job kinds this client may enqueue (its AUTH_SERVICE_CLIENTS entry's `kinds`).
+    kinds: frozenset[str] = frozenset()
 
 
 class RevokedSessions:
@@ -249,14 +252,17 @@ def _passport_of(claims: dict[str, Any]) -> Passport | ServicePassport:
     if not isinstance(subject, str):
         raise InvalidPassport()
     if subject.startswith(SERVICE_SUBJECT_PREFIX):
-        scopes = claims.get("scope")
+        scopes, kinds = claims.get("scope"), claims.get("kinds", [])
         client_id = subject.removeprefix(SERVICE_SUBJECT_PREFIX)
-        if not client_id or not isinstance(scopes, list):
+        if not client_id or not isinstance(scopes, list) or not isinstance(kinds, list):
             raise InvalidPassport()
-        if not all(isinstance(scope, str) for scope in scopes):
+        if not all(isinstance(value, str) for value in (*scopes, *kinds)):
             raise InvalidPassport()
         return ServicePassport(
-            client_id=client_id, scopes=frozenset(scopes), expires_at=float(claims["exp"])
+            client_id=client_id,
+            scopes=frozenset(scopes),
+            expires_at=float(claims["exp"]),
+            kinds=frozenset(kinds),
         )
     session_id = claims.get("sid")
     # `isdecimal` and the bound: a user id is a positive bigint, and `int()` alone would take

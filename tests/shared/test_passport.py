@@ -413,6 +413,17 @@ class TestServicePassports:
             response = await service.post("/enqueue", json={"n": 1}, headers=headers)
         assert response.status_code == 401
 
+    @pytest.mark.parametrize("kinds", ["demo:enable", [1], None])
+    async def test_kinds_that_are_not_a_list_of_strings_are_a_401(
+        self, db_url: str, passport_key: PassportKey, kinds: object
+    ) -> None:
+        claims = {**self.service_claims(), "kinds": kinds}
+        async with service_with_key(db_url, passport_key) as service:
+            response = await service.post(
+                "/enqueue", json={"n": 1}, headers=_signed(passport_key, claims)
+            )
+        assert response.status_code == 401
+
     async def test_a_users_passport_is_no_service_passport_and_the_reverse(
         self, db_url: str, passport_key: PassportKey
     ) -> None:
