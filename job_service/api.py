@@ -89,7 +89,9 @@ async def retry_job(job_id: uuid.UUID, session: SessionDep, passport: CurrentPas
 
 
 @router.get(
-    "/jobs/{job_id}/events", response_class=StreamingResponse, responses=problem_responses(404)
+    "/jobs/{job_id}/events",
+    response_class=StreamingResponse,
+    responses=problem_responses(404, 429),
 )
 async def job_events(
     job_id: uuid.UUID,
@@ -98,11 +100,13 @@ async def job_events(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-Sent Events of my job: its state, then each change (`id` = version); ends
-    after a terminal state; `Last-Event-ID` resumes."""
+    after a terminal state or my session's revocation; `Last-Event-ID` resumes; 429 past
+    `JOBS_MAX_STREAMS_PER_USER` open streams."""
     settings: Settings = request.app.state.settings
     events = await streams.open_job_stream(
         request.app.state.hub,
         request.app.state.sessionmaker,
+        request.app.state.stream_guard.admit(passport),
         job_id=job_id,
         user_id=passport.user_id,
         last_event_id=last_event_id,
@@ -111,18 +115,20 @@ async def job_events(
     return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-@router.get("/events", response_class=StreamingResponse)
+@router.get("/events", response_class=StreamingResponse, responses=problem_responses(429))
 async def user_events(
     request: Request,
     passport: CurrentPassport,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-Sent Events of everything of mine: my active jobs, then each change of my jobs
-    and of my demo and platforms; `Last-Event-ID` resumes."""
+    and of my demo and platforms; ends with my session's revocation; `Last-Event-ID` resumes;
+    429 past `JOBS_MAX_STREAMS_PER_USER` open streams."""
     settings: Settings = request.app.state.settings
     events = await streams.open_user_stream(
         request.app.state.hub,
         request.app.state.sessionmaker,
+        request.app.state.stream_guard.admit(passport),
         user_id=passport.user_id,
         last_event_id=last_event_id,
         heartbeat=settings.sse_heartbeat_seconds,

@@ -88,22 +88,27 @@ async def list_changed_jobs(
 
 
 async def list_job_events(
-    session: AsyncSession, *, job_id: uuid.UUID, after: int
+    session: AsyncSession, *, job_id: uuid.UUID, after: int, limit: int
 ) -> list[dict[str, Any]]:
-    """The job's logged changes after offset `after`, in order (migration 0010): each row's
-    `job_offset`, `kind`, `payload` and `at` (epoch ms)."""
+    """The job's first `limit` logged changes after offset `after`, in order (migration
+    0010): each row's `job_offset`, `kind`, `payload` and `at` (epoch ms)."""
     cursor = await db.execute(
-        session, QUERIES["job_events_after"], {"job_id": job_id, "after": after}
+        session,
+        QUERIES["job_events_after"],
+        {"job_id": job_id, "after": after, "limit": limit},
     )
     return list(await cursor.fetchall())
 
 
 async def list_user_events(
-    session: AsyncSession, *, user_id: int, since_ms: float
+    session: AsyncSession, *, user_id: int, since_ms: float, after_id: int, limit: int
 ) -> list[dict[str, Any]]:
-    """The user's logged changes written since `since_ms` (epoch ms), in the order written."""
+    """The user's first `limit` logged changes written since `since_ms` (epoch ms) and after
+    the log's row `after_id`, in the order written (each with its row's `id`)."""
     cursor = await db.execute(
-        session, QUERIES["user_events_since"], {"user_id": user_id, "since": since_ms}
+        session,
+        QUERIES["user_events_since"],
+        {"user_id": user_id, "since": since_ms, "after_id": after_id, "limit": limit},
     )
     return list(await cursor.fetchall())
 

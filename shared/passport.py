@@ -84,12 +84,20 @@ class RevokedSessions:
     def __init__(self, keep_seconds: float = REVOCATION_MEMORY_SECONDS) -> None:
         self.keep_seconds = keep_seconds
         self._until: dict[uuid.UUID, float] = {}
+        self._callbacks: list[Callable[[uuid.UUID], None]] = []
 
     def add(self, session_id: uuid.UUID) -> None:
         now = time.time()
         self._until[session_id] = now + self.keep_seconds
         if len(self._until) > 1000:
             self._until = {sid: t for sid, t in self._until.items() if t > now}
+        for callback in self._callbacks:
+            callback(session_id)
+
+    def on_revoke(self, callback: Callable[[uuid.UUID], None]) -> None:
+        """Call `callback(session_id)` on each revocation: what outlives a passport check (a
+        stream) ends with its session."""
+        self._callbacks.append(callback)
 
     def __contains__(self, session_id: uuid.UUID) -> bool:
         return session_id in self._until
