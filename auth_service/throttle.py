@@ -44,6 +44,8 @@ def address_key(ip: str | None) -> str | None:
     if ip is None:
         return None
     address = ipaddress.ip_address(ip)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)  # else its /64 would be every IPv4 client at once
     if address.version == 6:
         return str(ipaddress.ip_network(f"{address}/64", strict=False).network_address)
     return str(address)
