@@ -2,12 +2,15 @@
 
 import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
 from job_service import service, streams
+from job_service.access import Admission
 from job_service.config import Settings
 from job_service.schemas import JobCreate, JobList, StatusFilter
 from shared.db import SessionDep
@@ -27,6 +30,17 @@ internal_router = APIRouter(
 )
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def sse_response(events: AsyncIterator[str], admission: Admission) -> StreamingResponse:
+    """The stream's response. Its slot is also released after the response: a client gone
+    before the body started never runs the stream's own `finally`."""
+    return StreamingResponse(
+        events,
+        media_type="text/event-stream",
+        headers=SSE_HEADERS,
+        background=BackgroundTask(admission.release),
+    )
 
 
 @router.get("/jobs")
@@ -103,16 +117,17 @@ async def job_events(
     after a terminal state or my session's revocation; `Last-Event-ID` resumes; 429 past
     `JOBS_MAX_STREAMS_PER_USER` open streams."""
     settings: Settings = request.app.state.settings
+    admission = request.app.state.stream_guard.admit(passport)
     events = await streams.open_job_stream(
         request.app.state.hub,
         request.app.state.sessionmaker,
-        request.app.state.stream_guard.admit(passport),
+        admission,
         job_id=job_id,
         user_id=passport.user_id,
         last_event_id=last_event_id,
         heartbeat=settings.sse_heartbeat_seconds,
     )
-    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+    return sse_response(events, admission)
 
 
 @router.get("/events", response_class=StreamingResponse, responses=problem_responses(429))
@@ -125,17 +140,18 @@ async def user_events(
     and of my demo and platforms; ends with my session's revocation; `Last-Event-ID` resumes;
     429 past `JOBS_MAX_STREAMS_PER_USER` open streams."""
     settings: Settings = request.app.state.settings
+    admission = request.app.state.stream_guard.admit(passport)
     events = await streams.open_user_stream(
         request.app.state.hub,
         request.app.state.sessionmaker,
-        request.app.state.stream_guard.admit(passport),
+        admission,
         user_id=passport.user_id,
         last_event_id=last_event_id,
         heartbeat=settings.sse_heartbeat_seconds,
         slack_seconds=settings.sse_resume_slack_seconds,
         retention_hours=settings.events_retention_hours,
     )
-    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+    return sse_response(events, admission)
 
 
 @internal_router.post(

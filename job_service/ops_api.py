@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
 from job_service import ops, streams
-from job_service.api import SSE_HEADERS
+from job_service.api import sse_response
 from job_service.config import Settings
 from job_service.ops_schemas import OpsJobList, OpsJobRead, OpsStatusFilter, QueueList, WorkerList
 from shared.db import SessionDep
@@ -72,7 +72,7 @@ async def ops_events(
     events = await streams.open_ops_stream(
         request.app.state.hub, admission, heartbeat=settings.sse_heartbeat_seconds
     )
-    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+    return sse_response(events, admission)
 
 
 @router.get("/jobs")
