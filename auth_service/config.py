@@ -88,6 +88,10 @@ class Settings(ServiceSettings, SessionLifetimes):
     login_failure_window: Duration = dt.timedelta(minutes=15)
     login_failures_per_account: int = Field(default=10, ge=1)
     login_failures_per_ip: int = Field(default=10, ge=1)
+    # Attempts from one address whose passwords are still being checked: counted apart from
+    # failures (an office's people logging in at once are not guesses), and past this many a
+    # 429 for a second.
+    login_in_flight_per_ip: int = Field(default=50, ge=1)
     login_backoff_base: Duration = dt.timedelta(seconds=30)
     login_backoff_max: Duration = dt.timedelta(minutes=15)
 

@@ -61,19 +61,24 @@ def client_ip(request: Request, settings: Settings) -> str | None:
 
 
 def _valid(address: str | None) -> str | None:
+    """The address in its one spelling; an IPv4 client named by a dual-stack proxy or socket
+    (`::ffff:a.b.c.d`) is `a.b.c.d`, so its failed logins count once, as one address."""
     if address is None:
         return None
     try:
-        return str(ipaddress.ip_address(address))
+        ip = ipaddress.ip_address(address)
     except ValueError:
         return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
 
 
 def _trusted(address: str, settings: Settings) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
+    plain = _valid(address)  # a proxy named ::ffff:10.0.0.1 is 10.0.0.1's
+    if plain is None:
         return False
+    ip = ipaddress.ip_address(plain)
     return any(ip in network for network in settings.trusted_proxies)
 
 

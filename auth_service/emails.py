@@ -5,9 +5,10 @@ takes for someone else's: fullwidth letters, a Cyrillic `\u0430` among Latin one
 space, a combining accent instead of a composed letter, a trailing dot in the domain.
 Folding (NFKC, then case-folding, then NFKC again, as Unicode's NFKC_Casefold) makes every
 compatibility- or case-equal spelling the same string, so they are one account; what
-folding cannot make equal (invisible and format characters, scripts mixed in one local part
-or domain label) is refused. The syntax itself is email-validator's (RFC 5321/5322 with
-SMTPUTF8, IDNA domains), never a regex of ours. Deliverability is not checked: no DNS here.
+folding cannot make equal (invisible and format characters, combining marks left on their
+own, scripts mixed in one local part or domain label) is refused. The syntax itself is
+email-validator's (RFC 5321/5322 with SMTPUTF8, IDNA domains), never a regex of ours.
+Deliverability is not checked: no DNS here.
 """
 
 import unicodedata
@@ -48,6 +49,15 @@ def validate(email: str) -> str:
             name = unicodedata.name(character, f"U+{ord(character):04X}")
             raise InvalidEmail(f"contains an invisible or control character ({name})")
     folded = fold(email)
+    for character in folded:
+        # Folding composes a letter and its accent into one character; a mark still on its
+        # own (after a digit, "1\u0301") changes how its neighbour looks. Marks of a script
+        # of their own (Devanagari's vowel signs) are the script's spelling, and stay.
+        if unicodedata.category(character).startswith("M") and (
+            categories.alias(character) == "INHERITED"
+        ):
+            name = unicodedata.name(character, f"U+{ord(character):04X}")
+            raise InvalidEmail(f"contains a combining mark that composes with nothing ({name})")
     try:
         checked = email_validator.validate_email(folded, check_deliverability=False)
     except email_validator.EmailNotValidError as exc:

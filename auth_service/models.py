@@ -60,6 +60,8 @@ class LoginFailure(Base):
     email: Mapped[str] = mapped_column(Text)
     ip: Mapped[IPv4Address | IPv6Address | None] = mapped_column(INET)
     failed_at: Mapped[dt.datetime] = mapped_column(TIMESTAMPTZ, server_default=NOW)
+    # An attempt whose password is still being checked (migration 0014).
+    pending: Mapped[bool] = mapped_column(server_default=text("false"))
 
 
 class RegistrationAttempt(Base):

@@ -161,7 +161,7 @@ async def login(
         async with backing_off.one_at_a_time(email):
             backing_off.refuse(email=email, ip=ip, now=now)
             async with connect() as connection:
-                await throttle.admit_login(
+                attempt_id = await throttle.admit_login(
                     connection,
                     email=email,
                     ip=ip,
@@ -177,6 +177,10 @@ async def login(
         raise
     # No connection is held from here until the password is known to be right.
     ok = await passwords.verify_password(password, user["hashed_password"] if user else None)
+    if user is None or not ok or not user["is_active"]:
+        # A short connection of its own, as the admission's: none was held while hashing.
+        async with connect() as connection:
+            await throttle.settle_failure(connection, attempt_id=attempt_id)
     if user is None or not ok:
         LOGINS.labels("failed").inc()
         logger.info("login failed", extra={"ip": ip})
@@ -468,7 +472,7 @@ async def change_password(
     async with backing_off.one_at_a_time(current.email):
         backing_off.refuse(email=current.email, ip=ip, now=now)
         async with connect() as connection:
-            await throttle.admit_login(
+            attempt_id = await throttle.admit_login(
                 connection,
                 email=current.email,
                 ip=ip,
@@ -479,6 +483,8 @@ async def change_password(
             account = await _one(connection, QUERIES["get_account"], {"user_id": current.user_id})
     assert account is not None  # the session check found the user a moment ago
     if not await passwords.verify_password(current_password, account["hashed_password"]):
+        async with connect() as connection:
+            await throttle.settle_failure(connection, attempt_id=attempt_id)
         raise CurrentPasswordIncorrect()
     await _set_password(session, user_id=current.user_id, password=new_password, now=now)
     await throttle.forget_account(await db.psycopg_connection(session), email=current.email)

@@ -4,7 +4,8 @@ another service's internal endpoints (`POST /v1/service-token`).
 Threat model: internal endpoints used to take long-lived shared secrets, the same string
 presented to every service on every call, so one leaked log line or proxy trace gave lasting
 access. Now the secret only ever travels to auth_service; what other services see is a passport
-of at most 60 s, naming the caller (`sub` = `service:<client id>`) and what it may do (`scope`).
+of at most 60 s, naming the caller (`sub` = `service:<client id>`), what it may do (`scope`)
+and which job kinds it may enqueue (`kinds`).
 
 auth_service stores no secret, only its SHA-256 digest (the secrets are random 256-bit strings:
 no dictionary to try, so a slow hash would add cost and nothing else). The presented secret is
@@ -21,7 +22,7 @@ import uuid
 from typing import Annotated
 
 import jwt
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from auth_service.keys import PassportKeys
 from shared.errors import Unauthorized
@@ -33,6 +34,10 @@ ClientId = Annotated[
 ]
 Scope = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9:_.-]+$")]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Kind = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\w:.-]+$")]
+ENQUEUE_SCOPE = "jobs:enqueue"
+# Procrastinate registers its own tasks under both names (job_service refuses them anyway).
+BUILTIN_PREFIXES = ("builtin:", "procrastinate.")
 
 
 class ServiceClient(BaseModel):
@@ -41,6 +46,18 @@ class ServiceClient(BaseModel):
     client_id: ClientId
     secret_sha256: Sha256Hex
     scopes: list[Scope] = Field(min_length=1)
+    # The job kinds it may enqueue (`POST /internal/v1/jobs`), carried by its passports.
+    kinds: list[Kind] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _kinds_to_enqueue(self) -> "ServiceClient":
+        # A client that may enqueue names what: job_service refuses every kind not listed,
+        # so an entry without any would fail every call rather than at start.
+        if ENQUEUE_SCOPE in self.scopes and not self.kinds:
+            raise ValueError(f"{self.client_id}: the {ENQUEUE_SCOPE} scope needs `kinds`")
+        if any(kind.startswith(BUILTIN_PREFIXES) for kind in self.kinds):
+            raise ValueError(f"{self.client_id}: Procrastinate's builtin tasks are never enqueued")
+        return self
 
 
 class ServiceTokenRequest(BaseModel):
@@ -94,6 +111,7 @@ def sign(
     claims = {
         "sub": SERVICE_SUBJECT_PREFIX + client.client_id,
         "scope": client.scopes,
+        **({"kinds": client.kinds} if client.kinds else {}),
         "aud": audience,
         "iat": issued,
         "exp": expires,

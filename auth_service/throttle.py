@@ -4,11 +4,13 @@ registrations per address and in all.
 Logins: up to the limit, failures are free; from then on every new failure doubles the wait
 (from `login_backoff_base` to `login_backoff_max`), counted from the latest failure. The check
 is one indexed read made before any password hashing, so a throttled guess costs no CPU; an
-attempt let through is written as a failure at once, before its password is checked, and
-only a right password deletes it. So a burst of concurrent guesses is counted while it is
-still hashing (the first ones to arrive trip the limit for the rest), and recording a failure
-needs no connection after the hash (in a flood, a second connection per request ran the pool
-dry: 500s).
+attempt let through is written at once, before its password is checked, as in flight: a right
+password deletes it, a wrong one settles it as a failure. For the account an attempt in
+flight counts as a failure (a burst of concurrent guesses is counted while it is still
+hashing: the first ones to arrive trip the limit for the rest); for the address it does not
+(twenty people of one office logging in at once are not ten failures), and the address's
+attempts in flight have a limit of their own (`login_in_flight_per_ip`). An attempt left in
+flight by a process that died counts as a failure after `PENDING_AT_MOST`.
 
 Each process also remembers, in memory, when every back-off it has read from the database
 ends (`BackingOff`): until then a further guess for that account or from that address is
@@ -36,6 +38,9 @@ from shared import sql
 logger = logging.getLogger(__name__)
 
 QUERIES = sql.load(__file__)
+# An attempt still in flight after this long had its process die while hashing (a hash takes
+# well under a second): it counts as a failure.
+PENDING_AT_MOST = dt.timedelta(seconds=30)
 
 
 def address_key(ip: str | None) -> str | None:
@@ -44,6 +49,8 @@ def address_key(ip: str | None) -> str | None:
     if ip is None:
         return None
     address = ipaddress.ip_address(ip)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)  # else its /64 would be every IPv4 client at once
     if address.version == 6:
         return str(ipaddress.ip_network(f"{address}/64", strict=False).network_address)
     return str(address)
@@ -112,15 +119,21 @@ async def admit_login(
     now: dt.datetime,
     settings: Settings,
     backing_off: BackingOff,
-) -> None:
+) -> int:
     """Raise TooManyAttempts (with Retry-After) while the account or the address backs off
-    (remembered in `backing_off`); else record the attempt as a failure (an autocommit
-    write: it outlives the request)."""
-    params = {"email": email, "ip": address_key(ip), "since": now - settings.login_failure_window}
+    (remembered in `backing_off`), or while the address has too many attempts in flight;
+    else record the attempt, in flight (an autocommit write: it outlives the request), and
+    return its id for `settle_failure`."""
+    params = {
+        "email": email,
+        "ip": address_key(ip),
+        "since": now - settings.login_failure_window,
+        "pending_since": now - PENDING_AT_MOST,
+    }
     cursor = await connection.execute(QUERIES["count_failures"], params)
     row = await cursor.fetchone()
     assert row is not None
-    account_failures, account_last, ip_failures, ip_last = row
+    account_failures, account_last, ip_failures, ip_last, ip_in_flight = row
     waits = (
         _wait(account_failures, account_last, settings.login_failures_per_account, now, settings),
         _wait(ip_failures, ip_last, settings.login_failures_per_ip, now, settings),
@@ -135,9 +148,20 @@ async def admit_login(
             )
     if max(waits) > 0:
         raise TooManyAttempts(headers={"Retry-After": str(math.ceil(max(waits)))})
-    await connection.execute(
-        QUERIES["record_failure"], {"email": email, "ip": address_key(ip), "now": now}
+    if ip is not None and ip_in_flight >= settings.login_in_flight_per_ip:
+        # Not a back-off: these attempts end within a second, as right or wrong passwords.
+        raise TooManyAttempts(headers={"Retry-After": "1"})
+    cursor = await connection.execute(
+        QUERIES["record_attempt"], {"email": email, "ip": address_key(ip), "now": now}
     )
+    attempt = await cursor.fetchone()
+    assert attempt is not None
+    return int(attempt[0])
+
+
+async def settle_failure(connection: psycopg.AsyncConnection[Any], *, attempt_id: int) -> None:
+    """The attempt's password was wrong (or its account disabled): a failure from now on."""
+    await connection.execute(QUERIES["settle_failure"], {"id": attempt_id})
 
 
 async def forget_account(connection: psycopg.AsyncConnection[Any], *, email: str) -> None:

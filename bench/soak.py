@@ -6,8 +6,9 @@ of sessions: log in, then rounds of page views (session check, dashboard, demo s
 enable or disable, status polls of its job and now and then a short SSE stream, then log out.
 
 Prints: requests and 5xx (goal 0), p50/p99 per route, the database's connections sampled every
-2 s (bounded by the pools' budget), each process's RSS at start and end, and whether every job
-ended within 30 s after the load.
+2 s (bounded by the pools' budget), auth's RSS every 30 s (it should level off), each
+process's RSS at start and end, and whether every job ended within 30 s after the load. The
+users all log in from one address (127.0.0.1), as an office behind one proxy does.
 
     python bench/soak.py [--users 20] [--seconds 60]
 """
@@ -141,13 +142,17 @@ def process_rss(stack: Processes) -> dict[str, int]:
     return {name: rss_kib(process.pid) for name, process in named.items()}
 
 
-async def sample_connections(cluster: Cluster, stop: asyncio.Event, samples: list[int]) -> None:
+async def sample_connections(
+    stack: Processes, stop: asyncio.Event, samples: list[int], auth_rss: list[int]
+) -> None:
+    """The database's connections and auth's RSS (KiB), every 2 s."""
     while not stop.is_set():
         rows = await asyncio.to_thread(
-            cluster.query,
+            stack.cluster.query,
             "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()",
         )
         samples.append(int(rows[0]["n"]))
+        auth_rss.append(rss_kib(stack.services["auth"].pid))
         await asyncio.sleep(2)
 
 
@@ -167,7 +172,10 @@ async def soak(users: int, seconds: float) -> int:
                 rss_start = process_rss(stack)
                 figures, stop = Figures(), asyncio.Event()
                 connections: list[int] = []
-                sampler = asyncio.create_task(sample_connections(cluster, stop, connections))
+                auth_rss: list[int] = []
+                sampler = asyncio.create_task(
+                    sample_connections(stack, stop, connections, auth_rss)
+                )
                 load = [asyncio.create_task(virtual_user(figures, u, stop)) for u in people]
                 await asyncio.sleep(seconds)
                 stop.set()
@@ -196,6 +204,9 @@ async def soak(users: int, seconds: float) -> int:
         p50, p99 = statistics.median(values) * 1000, percentile(values, 0.99) * 1000
         print(f"{route:<28} {len(values):>6} {p50:>8.1f} {p99:>8.1f}")
     print(f"postgres connections every 2 s: {connections} (max {max(connections)})")
+    # Every 30 s: whether auth's memory levels off (it grew by a hash's memory per thread
+    # that had ever hashed, see auth_service/passwords.py).
+    print(f"auth RSS MiB every 30 s: {[round(kib / 1024) for kib in auth_rss[::15]]}")
     print(f"{'process':<10} {'RSS start MiB':>14} {'RSS end MiB':>12}")
     for name in rss_start:
         print(f"{name:<10} {rss_start[name] / 1024:>14.1f} {rss_end[name] / 1024:>12.1f}")

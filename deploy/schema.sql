@@ -919,7 +919,8 @@ CREATE TABLE public.login_failures (
     id bigint NOT NULL,
     email text NOT NULL,
     ip inet,
-    failed_at timestamp with time zone DEFAULT now() NOT NULL
+    failed_at timestamp with time zone DEFAULT now() NOT NULL,
+    pending boolean DEFAULT false NOT NULL
 );
 
 --

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 # Importing tasks registers jobs:* on the shared queue app, so this process can retry them.
-from job_service import api, hub, metrics, ops_api, tasks  # noqa: F401
+from job_service import access, api, hub, metrics, ops_api, tasks  # noqa: F401
 from job_service.config import Settings
 from shared.service_app import create_service_app
 
@@ -24,6 +24,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.engine,
             ttl=settings.sse_watch_seconds,
             reads=max(1, settings.db_pool_size - 2),
+        )
+        app.state.stream_guard = access.StreamGuard(
+            app.state.passport_verifier.revoked, max_per_user=settings.max_streams_per_user
         )
         restore_sigterm = hub.end_streams_on_sigterm(app.state.hub)
         refresher = asyncio.create_task(

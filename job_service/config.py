@@ -11,6 +11,9 @@ class Settings(ServiceSettings):
 
     # A comment line this often keeps idle SSE streams open through proxies.
     sse_heartbeat_seconds: float = Field(default=15, gt=0)
+    # Open streams (job, `/v1/events`, `/v1/ops/events`) one user may hold on one process;
+    # beyond, a 429 (job_service/access.py).
+    max_streams_per_user: int = Field(default=20, ge=1)
     # `/v1/events` resumes from the jobs changed this long before its cursor: longer than any
     # transaction that writes `background_jobs` can last (see job_service/streams.py).
     sse_resume_slack_seconds: float = Field(default=10, gt=0)

@@ -1,6 +1,6 @@
 """job_service's domain errors, rendered as problem+json."""
 
-from shared.errors import AppError, Conflict, NotFound
+from shared.errors import AppError, Conflict, Forbidden, NotFound
 
 
 class JobNotFound(NotFound):
@@ -20,3 +20,14 @@ class UnknownUser(AppError):
 
     status = 422
     title = "Unknown user"
+
+
+class KindNotAllowed(Forbidden):
+    """This service client may not enqueue jobs of this kind."""
+
+
+class ArgsNameAnotherUser(AppError):
+    """The job's args name another user than the job's."""
+
+    status = 422
+    title = "Validation failed"

@@ -190,6 +190,10 @@ class Subscription:
         self.queue = queue
         self.close = close
 
+    def end(self) -> None:
+        """Tell this stream to end, as a shutdown does (its session was revoked)."""
+        _put(self.queue, CLOSE)
+
 
 def end_streams_on_sigterm(hub: Hub) -> Callable[[], None]:
     """Make SIGTERM end the hub's streams, then do what it did before (uvicorn's graceful

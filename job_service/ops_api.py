@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
 from job_service import ops, streams
-from job_service.api import SSE_HEADERS
+from job_service.api import sse_response
 from job_service.config import Settings
 from job_service.ops_schemas import OpsJobList, OpsJobRead, OpsStatusFilter, QueueList, WorkerList
 from shared.db import SessionDep
@@ -60,15 +60,19 @@ async def list_workers(session: SessionDep, health: HealthDep) -> WorkerList:
     return WorkerList(items=await ops.list_workers(session, health=health))
 
 
-@router.get("/events", response_class=StreamingResponse)
-async def ops_events(request: Request) -> StreamingResponse:
+@router.get("/events", response_class=StreamingResponse, responses=problem_responses(429))
+async def ops_events(
+    request: Request, passport: Annotated[Passport, Depends(require_operator)]
+) -> StreamingResponse:
     """Server-Sent Events for an ops page: `changed` (which jobs of anyone's changed, or
-    `all`), at most one a second; the first one an interval after the stream opens."""
+    `all`), at most one a second; the first one an interval after the stream opens. It ends
+    when the session is revoked (taking the operator role away revokes them)."""
     settings: Settings = request.app.state.settings
+    admission = request.app.state.stream_guard.admit(passport)
     events = await streams.open_ops_stream(
-        request.app.state.hub, heartbeat=settings.sse_heartbeat_seconds
+        request.app.state.hub, admission, heartbeat=settings.sse_heartbeat_seconds
     )
-    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+    return sse_response(events, admission)
 
 
 @router.get("/jobs")

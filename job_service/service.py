@@ -8,16 +8,26 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from procrastinate import builtin_tasks
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from job_service.errors import JobFinished, JobNotFound, JobNotRetryable, UnknownUser
+from job_service.errors import (
+    ArgsNameAnotherUser,
+    JobFinished,
+    JobNotFound,
+    JobNotRetryable,
+    KindNotAllowed,
+    UnknownUser,
+)
 from shared import db, jobs, queue, sql
 from shared.jobs import ACTIVE_STATUSES, BackgroundJob
 from shared.users import User
 
 LIST_LIMIT = 100
 QUERIES = sql.load(__file__)
+# Procrastinate's own tasks (deleting old queue rows...), registered under two names each.
+BUILTIN_TASKS = frozenset(builtin_tasks.builtin.tasks.values())
 
 
 async def get_job_or_raise(
@@ -78,22 +88,27 @@ async def list_changed_jobs(
 
 
 async def list_job_events(
-    session: AsyncSession, *, job_id: uuid.UUID, after: int
+    session: AsyncSession, *, job_id: uuid.UUID, after: int, limit: int
 ) -> list[dict[str, Any]]:
-    """The job's logged changes after offset `after`, in order (migration 0010): each row's
-    `job_offset`, `kind`, `payload` and `at` (epoch ms)."""
+    """The job's first `limit` logged changes after offset `after`, in order (migration
+    0010): each row's `job_offset`, `kind`, `payload` and `at` (epoch ms)."""
     cursor = await db.execute(
-        session, QUERIES["job_events_after"], {"job_id": job_id, "after": after}
+        session,
+        QUERIES["job_events_after"],
+        {"job_id": job_id, "after": after, "limit": limit},
     )
     return list(await cursor.fetchall())
 
 
 async def list_user_events(
-    session: AsyncSession, *, user_id: int, since_ms: float
+    session: AsyncSession, *, user_id: int, since_ms: float, after_id: int, limit: int
 ) -> list[dict[str, Any]]:
-    """The user's logged changes written since `since_ms` (epoch ms), in the order written."""
+    """The user's first `limit` logged changes written since `since_ms` (epoch ms) and after
+    the log's row `after_id`, in the order written (each with its row's `id`)."""
     cursor = await db.execute(
-        session, QUERIES["user_events_since"], {"user_id": user_id, "since": since_ms}
+        session,
+        QUERIES["user_events_since"],
+        {"user_id": user_id, "since": since_ms, "after_id": after_id, "limit": limit},
     )
     return list(await cursor.fetchall())
 
@@ -167,9 +182,18 @@ async def enqueue(
     user_id: int | None,
     args: dict[str, Any],
     idempotency_key: str | None,
+    allowed_kinds: frozenset[str],
 ) -> BackgroundJob:
-    """Enqueue for an internal caller: only kinds registered in this process, only for a
-    user who exists (or for nobody)."""
+    """Enqueue for an internal caller: only the kinds its client may enqueue (never one of
+    Procrastinate's builtin tasks) and registered in this process, only for a user who exists
+    (or for nobody), with args that name no other user (tasks act on `args.user_id`: a job
+    listed as one user's must not act on another's)."""
+    if kind not in allowed_kinds or queue.app.tasks.get(kind) in BUILTIN_TASKS:
+        raise KindNotAllowed()
+    named = args.get("user_id", user_id)
+    # `type(...) is int`: JSON's true would pass for user 1.
+    if "user_id" in args and (type(named) is not int or named != user_id):
+        raise ArgsNameAnotherUser()
     if user_id is not None and await session.get(User, user_id) is None:
         raise UnknownUser()
     return await jobs.enqueue(session, kind, user_id, args, idempotency_key)

@@ -36,8 +36,9 @@ from the gap in the offsets, a `/v1/events` stream from a cursor older than the 
   changed at once. Nothing is replayed: the client re-reads the current state.
 
 When the hub says a stream may have missed notifications (`RESYNC`), it reads the log as a
-resumed stream does; when the process shuts down (`CLOSE`), every stream ends with a `retry:`
-hint and a proper end of its body.
+resumed stream does, a page (`REPLAY_PAGE` rows) at a time; when the process shuts down or the
+stream's session is revoked (`CLOSE`; job_service/access.py), the stream ends with a `retry:`
+hint and a proper end of its body. A `Last-Event-ID` we never wrote starts a stream afresh.
 """
 
 import asyncio
@@ -47,15 +48,19 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from job_service import service, sse
+from job_service.access import Admission
 from job_service.hub import CLOSE, EVERY_USER, RESYNC, Hub, Subscription, patiently
 from shared.jobs import TERMINAL_STATUSES, BackgroundJob
 
+# A replay reads the event log this many rows at a time.
+REPLAY_PAGE = 500
 # The ops stream sends at most one event this often (seconds), with at most this many job ids.
 OPS_EVENTS_INTERVAL = 1.0
 OPS_EVENTS_MAX_IDS = 100
@@ -83,26 +88,31 @@ async def _next(queue: asyncio.Queue[dict[str, Any]], heartbeat: float) -> dict[
 async def open_job_stream(
     hub: Hub,
     sessionmaker: async_sessionmaker[AsyncSession],
+    admission: Admission,
     *,
     job_id: uuid.UUID,
     user_id: int,
     last_event_id: str | None,
     heartbeat: float,
 ) -> AsyncIterator[str]:
-    """The events of one job; raises JobNotFound before streaming anything."""
-    subscription = await hub.subscribe(user_id)
-    read = partial(_reading, hub, sessionmaker)
+    """The events of one job; raises JobNotFound before streaming anything. The stream
+    releases `admission` when it ends (and so does a failure to open it)."""
     try:
+        subscription = admission.hold(await hub.subscribe(user_id))
+        read = partial(_reading, hub, sessionmaker)
         job = await _read_job(read, job_id, user_id)
     except BaseException:
-        subscription.close()
+        admission.release()
         raise
     sent = sse.version_of(last_event_id)
-    return _job_events(subscription, read, job, user_id, sent, heartbeat)
+    if not 0 <= sent <= job.version:
+        sent = 0  # an offset this job never had: start afresh, with its state
+    return _job_events(subscription, admission, read, job, user_id, sent, heartbeat)
 
 
 async def _job_events(
     subscription: Subscription,
+    admission: Admission,
     read: Reader,
     job: BackgroundJob,
     user_id: int,
@@ -111,16 +121,15 @@ async def _job_events(
 ) -> AsyncIterator[str]:
     job_id = str(job.id)
     queue = subscription.queue
-    catch_up = partial(_job_catch_up, read, job.id, user_id)
+    position = _Position(sent)
     try:
         if sent == 0:
             yield sse.encode(sse.job_data(job), event="job", id=job.version)
-            sent, ended = job.version, job.status in TERMINAL_STATUSES
+            position = _Position(job.version, job.status in TERMINAL_STATUSES)
         else:
-            events, sent, ended = await patiently(partial(catch_up, sent))
-            for event_text in events:
+            async for event_text in _job_replay(read, job.id, user_id, position):
                 yield event_text
-        while not ended:
+        while not position.ended:
             event = await _next(queue, heartbeat)
             if event is None:
                 yield sse.KEEP_ALIVE
@@ -129,39 +138,65 @@ async def _job_events(
                 yield sse.RETRY
                 return
             if event is not RESYNC:
+                sent = position.sent
                 if event.get("type") != "job" or event["id"] != job_id or event["version"] <= sent:
                     continue
                 if event["version"] == sent + 1 and event["status"] not in TERMINAL_STATUSES:
                     yield sse.encode(sse.change_data(event), event="job", id=event["version"])
-                    sent = event["version"]
+                    position.sent = event["version"]
                     continue
-            events, sent, ended = await patiently(partial(catch_up, sent))
-            for event_text in events:
+            async for event_text in _job_replay(read, job.id, user_id, position):
                 yield event_text
     finally:
-        subscription.close()
+        admission.release()
+
+
+@dataclass
+class _Position:
+    """Where a job stream is: the offset sent, and whether the job has ended."""
+
+    sent: int
+    ended: bool = False
+
+
+async def _job_replay(
+    read: Reader, job_id: uuid.UUID, user_id: int, position: _Position
+) -> AsyncIterator[str]:
+    """The job's logged changes after `position`, read a page at a time (a client far behind
+    costs one page of memory, not the whole log); `position` follows what is yielded."""
+    while True:
+        events, sent, ended, full = await patiently(
+            partial(_job_catch_up, read, job_id, user_id, position.sent)
+        )
+        position.sent, position.ended = sent, ended
+        for event_text in events:
+            yield event_text
+        if not full:
+            return
 
 
 async def _job_catch_up(
     read: Reader, job_id: uuid.UUID, user_id: int, sent: int
-) -> tuple[list[str], int, bool]:
-    """The job's logged changes after offset `sent`: (events, the offset now sent, ended).
+) -> tuple[list[str], int, bool, bool]:
+    """A page of the job's logged changes after offset `sent`: (events, the offset now sent,
+    ended, whether the page was full: more may follow).
 
     The row is read first: the log, read after, holds every change up to its version unless
     the prune task took some, and then the client gets `missed` and the current state.
     """
     async with read() as session:
         job = await service.get_job_or_raise(session, job_id=job_id, user_id=user_id)
-        rows = await service.list_job_events(session, job_id=job_id, after=sent)
+        rows = await service.list_job_events(session, job_id=job_id, after=sent, limit=REPLAY_PAGE)
     if (rows and rows[0]["job_offset"] != sent + 1) or (not rows and job.version > sent):
         missed = sse.encode(sse.missed_data(id=str(job_id), after=sent), event="missed")
         snapshot = sse.encode(sse.job_data(job), event="job", id=job.version)
-        return [missed, snapshot], job.version, job.status in TERMINAL_STATUSES
+        return [missed, snapshot], job.version, job.status in TERMINAL_STATUSES, False
     if not rows:
-        return [], sent, job.status in TERMINAL_STATUSES
+        return [], sent, job.status in TERMINAL_STATUSES, False
     events = [sse.encode(sse.log_data(row), event="job", id=row["job_offset"]) for row in rows]
     last = rows[-1]
-    return events, last["job_offset"], last["payload"]["status"] in TERMINAL_STATUSES
+    ended = last["payload"]["status"] in TERMINAL_STATUSES
+    return events, last["job_offset"], ended, len(rows) == REPLAY_PAGE
 
 
 async def _read_job(read: Reader, job_id: uuid.UUID, user_id: int) -> BackgroundJob:
@@ -172,6 +207,7 @@ async def _read_job(read: Reader, job_id: uuid.UUID, user_id: int) -> Background
 async def open_user_stream(
     hub: Hub,
     sessionmaker: async_sessionmaker[AsyncSession],
+    admission: Admission,
     *,
     user_id: int,
     last_event_id: str | None,
@@ -179,17 +215,25 @@ async def open_user_stream(
     slack_seconds: float,
     retention_hours: float,
 ) -> AsyncIterator[str]:
-    """Every change of the user's jobs, and the announcements of other services."""
-    subscription = await hub.subscribe(user_id)
+    """Every change of the user's jobs, and the announcements of other services; releases
+    `admission` when it ends."""
+    try:
+        subscription = admission.hold(await hub.subscribe(user_id))
+    except BaseException:
+        admission.release()
+        raise
     slack_ms = int(slack_seconds * 1000)
     cursor = sse.Cursor.parse(last_event_id, slack_ms)
     retention_ms = retention_hours * 3600 * 1000
     read = partial(_reading, hub, sessionmaker)
-    return _user_events(subscription, read, user_id, cursor, slack_ms, retention_ms, heartbeat)
+    return _user_events(
+        subscription, admission, read, user_id, cursor, slack_ms, retention_ms, heartbeat
+    )
 
 
 async def _user_events(
     subscription: Subscription,
+    admission: Admission,
     read: Reader,
     user_id: int,
     resumed: sse.Cursor | None,
@@ -199,14 +243,14 @@ async def _user_events(
 ) -> AsyncIterator[str]:
     queue = subscription.queue
     cursor = resumed or sse.Cursor(slack_ms)
-    catch_up = partial(_user_catch_up, read, user_id, cursor, retention_ms)
+    replay = partial(_user_replay, read, user_id, cursor, retention_ms)
     try:
         if resumed is None:
-            events = await patiently(partial(_user_start, read, user_id, cursor))
+            for event_text in await patiently(partial(_user_start, read, user_id, cursor)):
+                yield event_text
         else:
-            events = await patiently(catch_up)
-        for event_text in events:
-            yield event_text
+            async for event_text in replay():
+                yield event_text
         yield sse.resume_point(str(cursor))
         while True:
             event = await _next(queue, heartbeat)
@@ -216,38 +260,50 @@ async def _user_events(
                 yield sse.RETRY
                 return
             elif event is RESYNC:
-                for event_text in await patiently(catch_up):
+                async for event_text in replay():
                     yield event_text
                 yield sse.resume_point(str(cursor))
             elif event.get("type") == "job":
-                for event_text in await _user_job_change(read, cursor, event):
+                async for event_text in _user_job_change(read, cursor, event):
                     yield event_text
             else:
                 yield sse.encode(
                     sse.change_data(event), event=str(event.get("type")), id=str(cursor)
                 )
     finally:
-        subscription.close()
+        admission.release()
 
 
-async def _user_job_change(read: Reader, cursor: sse.Cursor, event: dict[str, Any]) -> list[str]:
+async def _user_job_change(
+    read: Reader, cursor: sse.Cursor, event: dict[str, Any]
+) -> AsyncIterator[str]:
     """A live change of one of the user's jobs: forwarded as announced, or, for a terminal
-    state (its result) or after a gap (missed announcements), read from the log."""
+    state (its result) or after a gap (missed announcements), read from the log, a page at
+    a time."""
     job_id, offset = event["id"], event["version"]
     if not cursor.is_new(job_id, offset):
-        return []
+        return
     seen = cursor.seen.get(job_id)
     gap = seen is not None and offset > seen[0] + 1
     if not gap and event["status"] not in TERMINAL_STATUSES:
         cursor.add(job_id, offset, event["at"])
-        return [sse.encode(sse.change_data(event), event="job", id=str(cursor))]
+        yield sse.encode(sse.change_data(event), event="job", id=str(cursor))
+        return
     after = seen[0] if seen is not None else offset - 1
 
     async def read_log() -> list[dict[str, Any]]:
         async with read() as session:
-            return await service.list_job_events(session, job_id=uuid.UUID(job_id), after=after)
+            return await service.list_job_events(
+                session, job_id=uuid.UUID(job_id), after=after, limit=REPLAY_PAGE
+            )
 
-    return [_user_log_event(cursor, row) for row in await patiently(read_log)]
+    while True:
+        rows = await patiently(read_log)
+        for row in rows:
+            yield _user_log_event(cursor, row)
+        if len(rows) < REPLAY_PAGE:
+            return
+        after = rows[-1]["job_offset"]
 
 
 async def _user_start(read: Reader, user_id: int, cursor: sse.Cursor) -> list[str]:
@@ -268,25 +324,57 @@ async def _user_start(read: Reader, user_id: int, cursor: sse.Cursor) -> list[st
     return events
 
 
+async def _user_replay(
+    read: Reader, user_id: int, cursor: sse.Cursor, retention_ms: float
+) -> AsyncIterator[str]:
+    """A resumed stream's catch-up (`_user_catch_up`), a page at a time; a cursor we never
+    wrote (a time to come, or before 1970) starts the stream afresh instead."""
+    since: float | None = None
+    after_id = 0
+    while True:
+        page = await patiently(
+            partial(_user_catch_up, read, user_id, cursor, retention_ms, since, after_id)
+        )
+        if page is None:
+            cursor.at, cursor.seen = 0, {}
+            for event_text in await patiently(partial(_user_start, read, user_id, cursor)):
+                yield event_text
+            return
+        events, since, next_id = page
+        for event_text in events:
+            yield event_text
+        if next_id is None:
+            return
+        after_id = next_id
+
+
 async def _user_catch_up(
     read: Reader,
     user_id: int,
     cursor: sse.Cursor,
     retention_ms: float,
-) -> list[str]:
-    """A resumed stream: the user's changes the cursor has not seen, from the log; or, when
-    the cursor is older than the log's retention (the prune task may have taken some),
-    `missed` and the current state of what changed since."""
+    since: float | None,
+    after_id: int,
+) -> tuple[list[str], float, int | None] | None:
+    """A page of a resumed stream's catch-up: the user's changes the cursor has not seen,
+    from the log (written since `since`, the cursor's horizon when the replay began, and
+    after the log's row `after_id`); or, when the cursor is older than the log's retention
+    (the prune task may have taken some), `missed` and the current state of what changed
+    since. (events, since, the row to go on after or None at the end); None for a cursor
+    out of range."""
     async with read() as session:
         now = await service.get_now(session)
-        missed = cursor.horizon_ms < now - retention_ms
+        missed = False
+        if since is None:
+            if not 0 <= cursor.at <= now:
+                return None
+            since = cursor.horizon_ms
+            missed = since < now - retention_ms
         if missed:
-            jobs = await service.list_changed_jobs(
-                session, user_id=user_id, since=_datetime(cursor.horizon_ms)
-            )
+            jobs = await service.list_changed_jobs(session, user_id=user_id, since=_datetime(since))
         else:
             rows = await service.list_user_events(
-                session, user_id=user_id, since_ms=cursor.horizon_ms
+                session, user_id=user_id, since_ms=since, after_id=after_id, limit=REPLAY_PAGE
             )
     if not missed:
         events = [
@@ -294,16 +382,18 @@ async def _user_catch_up(
             for row in rows
             if cursor.is_new(str(row["job_id"]), row["job_offset"])
         ]
+        if len(rows) == REPLAY_PAGE:
+            return events, since, int(rows[-1]["id"])
         # Every change committed before the read is in it: the cursor moves on to its time.
         cursor.advance(now)
-        return events
-    events = [sse.encode(sse.missed_data(since=cursor.horizon_ms), event="missed")]
+        return events, since, None
+    events = [sse.encode(sse.missed_data(since=since), event="missed")]
     for job in jobs:
         if cursor.is_new(str(job.id), job.version):
             cursor.add(str(job.id), job.version, now)
             events.append(sse.encode(sse.job_data(job), event="job", id=str(cursor)))
     cursor.advance(now)
-    return events
+    return events, since, None
 
 
 def _user_log_event(cursor: sse.Cursor, row: dict[str, Any]) -> str:
@@ -316,15 +406,20 @@ def _datetime(epoch_ms: float) -> dt.datetime:
 
 
 async def open_ops_stream(
-    hub: Hub, *, heartbeat: float, interval: float = OPS_EVENTS_INTERVAL
+    hub: Hub, admission: Admission, *, heartbeat: float, interval: float = OPS_EVENTS_INTERVAL
 ) -> AsyncIterator[str]:
-    """Every user's job changes, coalesced: `changed` events, at most one per `interval`."""
-    subscription = await hub.subscribe(EVERY_USER)
-    return _ops_events(subscription, heartbeat, interval)
+    """Every user's job changes, coalesced: `changed` events, at most one per `interval`;
+    releases `admission` when it ends."""
+    try:
+        subscription = admission.hold(await hub.subscribe(EVERY_USER))
+    except BaseException:
+        admission.release()
+        raise
+    return _ops_events(subscription, admission, heartbeat, interval)
 
 
 async def _ops_events(
-    subscription: Subscription, heartbeat: float, interval: float
+    subscription: Subscription, admission: Admission, heartbeat: float, interval: float
 ) -> AsyncIterator[str]:
     queue = subscription.queue
     clock = asyncio.get_running_loop().time
@@ -362,7 +457,7 @@ async def _ops_events(
                 changed.clear()
                 everything, due = False, clock() + interval
     finally:
-        subscription.close()
+        admission.release()
 
 
 def _drain(queue: asyncio.Queue[dict[str, Any]]) -> list[dict[str, Any]]:

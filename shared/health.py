@@ -26,17 +26,18 @@ SCHEMA_REVISIONS = (
     "0010_event_log",
     "0011_job_traceparent",
     "0012_fair_fetch",
+    "0014_login_in_flight",
 )
 SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
 
 # The oldest revision each process kind of this release runs on (rolling deploys, see
 # deploy/release.py); any kind not listed needs the head. auth reads the accounts of 0007 (roles,
-# folded emails, registration attempts); jobs, demo and the worker write steps, the event log,
-# the trace and the kind caps of 0009 to 0012. All of them come after the contract (0005), so
-# this release's pods wait unready while the previous app still runs, and serve from `migrate
-# --to head` on; a later release that adds only expand revisions lists this head here, and old
-# and new pods serve side by side.
-OLDEST_SCHEMA = {"auth": "0007_accounts"}
+# folded emails, registration attempts) and writes 0014's pending login attempts; jobs, demo
+# and the worker write steps, the event log, the trace and the kind caps of 0009 to 0012. All
+# of them come after the contract (0005), so this release's pods wait unready while the
+# previous app still runs, and serve from `migrate --to head` on; a later release that adds
+# only expand revisions lists this head here, and old and new pods serve side by side.
+OLDEST_SCHEMA = {"auth": "0014_login_in_flight"}
 
 # A readiness check returns details to report, or raises NotReady.
 ReadinessCheck = Callable[[AsyncEngine], Awaitable[dict[str, Any]]]

@@ -1,14 +1,18 @@
 """Passports: short-lived EdDSA JWTs minted by auth_service, verified offline by the others.
 
 A service never reads the session table: it checks the signature against auth_service's public
-keys (JWKS, fetched once and again only for an unknown key id), the audience and the expiry,
-and refuses sessions revoked since the passport was minted (fed by `NOTIFY session_revoked`).
+keys, the audience and the expiry, and refuses sessions revoked since the passport was minted
+(fed by `NOTIFY session_revoked`). The keys (JWKS) are PyJWT's `PyJWKClient`'s: fetched again
+once they are `PASSPORT_JWKS_REFRESH_SECONDS` old (or for an unknown key id, at most every
+`UNKNOWN_KEY_COOLDOWN` seconds), so a key auth_service no longer publishes stops verifying
+within that interval, passports already verified with it included.
 
 Two kinds: a user's (`sub` = user id, `sid` = session id) and a service's (`sub` =
-`service:<client id>`, `scope` = what it may do; minted by `POST /v1/service-token` for internal
-endpoints). Neither is accepted where the other is expected. Whatever the signature, a passport
-that claims to live longer than any auth_service mints (a leaked signing key's year-long token)
-is refused, and claims of the wrong type are a 401, never a 500.
+`service:<client id>`, `scope` = what it may do, `kinds` = the job kinds it may enqueue; minted
+by `POST /v1/service-token` for internal endpoints). Neither is accepted where the other is
+expected. Whatever the signature, a passport that claims to live longer than any auth_service
+mints (a leaked signing key's year-long token) is refused, and claims of the wrong type are a
+401, never a 500.
 """
 
 import asyncio
@@ -20,7 +24,6 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import httpx
 import jwt
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
@@ -28,7 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.errors import Forbidden, Unauthorized
+from shared.errors import AppError, Forbidden, Unauthorized
 from shared.listener import Listener
 from shared.settings import ServiceSettings
 from shared.validation import INT64_MAX
@@ -47,6 +50,10 @@ REVOCATION_MEMORY_SECONDS = 120
 SERVICE_SUBJECT_PREFIX = "service:"
 # Verified passports are kept until they expire: verification costs ~80 us, a dict lookup ~0.
 _CACHE_LIMIT = 50_000
+# A passport with a key id the set lacks fetches the set again, but not more often than this:
+# forged key ids must not make every request a fetch from auth_service.
+UNKNOWN_KEY_COOLDOWN = 5.0
+FETCH_TIMEOUT = 2.0
 
 
 class InvalidPassport(Unauthorized):
@@ -67,6 +74,8 @@ class ServicePassport:
     client_id: str
     scopes: frozenset[str]
     expires_at: float
+    # The job kinds this client may enqueue (its AUTH_SERVICE_CLIENTS entry's `kinds`).
+    kinds: frozenset[str] = frozenset()
 
 
 class RevokedSessions:
@@ -75,15 +84,30 @@ class RevokedSessions:
     def __init__(self, keep_seconds: float = REVOCATION_MEMORY_SECONDS) -> None:
         self.keep_seconds = keep_seconds
         self._until: dict[uuid.UUID, float] = {}
+        self._callbacks: list[Callable[[uuid.UUID], None]] = []
 
     def add(self, session_id: uuid.UUID) -> None:
         now = time.time()
         self._until[session_id] = now + self.keep_seconds
         if len(self._until) > 1000:
             self._until = {sid: t for sid, t in self._until.items() if t > now}
+        for callback in self._callbacks:
+            callback(session_id)
+
+    def on_revoke(self, callback: Callable[[uuid.UUID], None]) -> None:
+        """Call `callback(session_id)` on each revocation: what outlives a passport check (a
+        stream) ends with its session."""
+        self._callbacks.append(callback)
 
     def __contains__(self, session_id: uuid.UUID) -> bool:
         return session_id in self._until
+
+
+class KeysUnavailable(AppError):
+    """auth_service's passport keys cannot be fetched; try again shortly."""
+
+    status = 503
+    title = "Service unavailable"
 
 
 class PassportVerifier:
@@ -93,37 +117,68 @@ class PassportVerifier:
         audience: str,
         jwks: dict[str, Any] | None = None,
         jwks_url: str | None = None,
+        refresh_seconds: float = 60,
         revoked: RevokedSessions | None = None,
     ) -> None:
         if jwks is None and jwks_url is None:
             raise ValueError("a passport verifier needs a JWKS or the URL of one")
         self.audience = audience
-        self.jwks_url = jwks_url
         self.revoked = revoked or RevokedSessions()
-        self._keys: dict[str, jwt.PyJWK] = {}
-        self._verified: dict[str, Passport | ServicePassport] = {}
-        self._last_fetch = 0.0
+        # An inline JWKS is fixed for the process's life; a URL is fetched and kept by PyJWT's
+        # client (its JWK set cache expires after `refresh_seconds`).
+        self._fixed = (
+            {key.key_id: key for key in jwt.PyJWKSet.from_dict(jwks).keys if key.key_id}
+            if jwks is not None
+            else None
+        )
+        self._client = (
+            jwt.PyJWKClient(
+                jwks_url,
+                lifespan=refresh_seconds,
+                cooldown_duration=UNKNOWN_KEY_COOLDOWN,
+                timeout=FETCH_TIMEOUT,
+            )
+            if jwks_url is not None and jwks is None
+            else None
+        )
+        # Verified passports with the key id that signed them, until they expire.
+        self._verified: dict[str, tuple[Passport | ServicePassport, str]] = {}
         self._fetching = asyncio.Lock()
-        if jwks is not None:
-            self._load(jwks)
 
-    def _load(self, jwks: dict[str, Any]) -> None:
-        self._keys = {key.key_id: key for key in jwt.PyJWKSet.from_dict(jwks).keys if key.key_id}
+    def _published_key(self, kid: str) -> jwt.PyJWK | None:
+        """The key with this id in the set as last fetched; None also when that set is older
+        than the refresh interval (then it must be fetched again before anything verifies)."""
+        if self._fixed is not None:
+            return self._fixed.get(kid)
+        assert self._client is not None
+        assert self._client.jwk_set_cache is not None
+        published = self._client.jwk_set_cache.get()
+        if published is None:
+            return None
+        return next((key for key in published.keys if key.key_id == kid), None)
 
-    async def refresh(self) -> None:
-        """Fetch the JWKS again (at most every 5 s: unknown key ids must not hammer auth)."""
-        if self.jwks_url is None:
-            return
-        # Concurrent first requests with a new key id wait for the one fetch in flight instead
-        # of returning early (throttled) and answering 401 before the keys arrive.
+    async def _key(self, kid: str) -> jwt.PyJWK:
+        """The published key `kid`, fetching the set when it is stale or lacks the id."""
+        key = self._published_key(kid)
+        if key is not None or self._client is None:
+            if key is None:
+                raise InvalidPassport("The passport is signed by an unknown key.")
+            return key
+        # One fetch at a time: concurrent first requests wait for it rather than each
+        # fetching, and PyJWKClient's urllib call runs in a thread, off the event loop.
         async with self._fetching:
-            if time.monotonic() - self._last_fetch < 5:
-                return
-            self._last_fetch = time.monotonic()
-            async with httpx.AsyncClient(timeout=2) as client:
-                response = await client.get(self.jwks_url)
-                response.raise_for_status()
-                self._load(response.json())
+            key = self._published_key(kid)
+            if key is None:
+                try:
+                    key = await asyncio.to_thread(self._client.get_signing_key, kid)
+                except (jwt.PyJWKClientConnectionError, jwt.PyJWKSetError, ValueError) as exc:
+                    # auth_service is down or answered something that is no key set: not the
+                    # caller's fault, and no reason to think its passport is forged.
+                    logger.warning("passport keys not fetched: %s", exc)
+                    raise KeysUnavailable(headers={"Retry-After": "2"}) from exc
+                except jwt.PyJWKClientError as exc:
+                    raise InvalidPassport("The passport is signed by an unknown key.") from exc
+        return key
 
     async def verify(self, token: str) -> Passport:
         """A user's passport: valid, unexpired, of a session not revoked."""
@@ -145,25 +200,32 @@ class PassportVerifier:
 
     async def _verified_passport(self, token: str) -> Passport | ServicePassport:
         now = time.time()
-        passport = self._verified.get(token)
-        if passport is None:
-            passport = _passport_of(await self._decode(token, now))
+        verified = self._verified.get(token)
+        if verified is None:
+            passport, kid = await self._decode(token, now)
             if len(self._verified) >= _CACHE_LIMIT:
-                self._verified = {t: p for t, p in self._verified.items() if p.expires_at > now}
-            self._verified[token] = passport
+                self._verified = {
+                    t: (p, k) for t, (p, k) in self._verified.items() if p.expires_at > now
+                }
+            self._verified[token] = passport, kid
+        else:
+            passport, kid = verified
+            # Its key may have been withdrawn since: a rotation ends trust in what it signed.
+            await self._key(kid)
         if passport.expires_at <= now:
             self._verified.pop(token, None)
             raise InvalidPassport("The passport has expired.")
         return passport
 
-    async def _decode(self, token: str, now: float) -> dict[str, Any]:
+    async def _decode(self, token: str, now: float) -> tuple[Passport | ServicePassport, str]:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
-            if kid not in self._keys:
-                await self.refresh()
-            key = self._keys.get(kid or "")
-            if key is None:
-                raise InvalidPassport("The passport is signed by an unknown key.")
+        except jwt.PyJWTError as exc:
+            raise InvalidPassport() from exc
+        if not isinstance(kid, str):
+            raise InvalidPassport("The passport is signed by an unknown key.")
+        key = await self._key(kid)
+        try:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
@@ -174,7 +236,7 @@ class PassportVerifier:
                 # checked again without leeway on every use (_verified_passport).
                 leeway=LEEWAY_SECONDS,
             )
-        except (jwt.PyJWTError, ValueError, KeyError, TypeError, httpx.HTTPError) as exc:
+        except (jwt.PyJWTError, ValueError, KeyError, TypeError) as exc:
             raise InvalidPassport() from exc
         expires, issued = claims["exp"], claims["iat"]
         # PyJWT takes numeric strings too; these are compared here, so only numbers will do.
@@ -185,7 +247,7 @@ class PassportVerifier:
         longest = MAX_PASSPORT_SECONDS + LEEWAY_SECONDS
         if expires - issued > longest or expires - now > longest:
             raise InvalidPassport("The passport claims to live longer than any passport does.")
-        return claims
+        return _passport_of(claims), kid
 
 
 class InsufficientScope(Forbidden):
@@ -198,14 +260,17 @@ def _passport_of(claims: dict[str, Any]) -> Passport | ServicePassport:
     if not isinstance(subject, str):
         raise InvalidPassport()
     if subject.startswith(SERVICE_SUBJECT_PREFIX):
-        scopes = claims.get("scope")
+        scopes, kinds = claims.get("scope"), claims.get("kinds", [])
         client_id = subject.removeprefix(SERVICE_SUBJECT_PREFIX)
-        if not client_id or not isinstance(scopes, list):
+        if not client_id or not isinstance(scopes, list) or not isinstance(kinds, list):
             raise InvalidPassport()
-        if not all(isinstance(scope, str) for scope in scopes):
+        if not all(isinstance(value, str) for value in (*scopes, *kinds)):
             raise InvalidPassport()
         return ServicePassport(
-            client_id=client_id, scopes=frozenset(scopes), expires_at=float(claims["exp"])
+            client_id=client_id,
+            scopes=frozenset(scopes),
+            expires_at=float(claims["exp"]),
+            kinds=frozenset(kinds),
         )
     session_id = claims.get("sid")
     # `isdecimal` and the bound: a user id is a positive bigint, and `int()` alone would take
@@ -308,5 +373,6 @@ async def start_verifier(
         audience=settings.passport_audience,
         jwks=json.loads(settings.passport_jwks) if settings.passport_jwks else None,
         jwks_url=settings.passport_jwks_url,
+        refresh_seconds=settings.passport_jwks_refresh_seconds,
         revoked=revoked,
     )

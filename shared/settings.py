@@ -30,6 +30,11 @@ class ServiceSettings(BaseSettings):
         default="http://127.0.0.1:8001/.well-known/jwks.json",
         validation_alias="PASSPORT_JWKS_URL",
     )
+    # The fetched keys are fetched again once this old: a key auth_service stops publishing
+    # (a rotation) stops verifying within this long.
+    passport_jwks_refresh_seconds: float = Field(
+        default=60, gt=0, le=3600, validation_alias="PASSPORT_JWKS_REFRESH_SECONDS"
+    )
     # An inline JWKS (JSON) instead of fetching it: tests and air-gapped deploys.
     passport_jwks: str | None = Field(default=None, validation_alias="PASSPORT_JWKS")
 

@@ -45,3 +45,32 @@ async def test_a_forged_chain_through_a_trusted_proxy_yields_the_proxy_s_peer(
     headers = [("x-forwarded-for", "203.0.113.66, 198.51.100.23, 10.9.0.7")]
     seen = await seen_address(serve, headers, ip="10.9.0.1", trusted_proxies=["10.9.0.0/16"])
     assert seen == "198.51.100.23"
+
+
+async def test_an_ipv4_mapped_ipv6_address_is_its_ipv4_address(serve: ServeFactory) -> None:
+    """A dual-stack proxy names IPv4 clients as ::ffff:a.b.c.d: the device list shows a.b.c.d."""
+    headers = [("x-forwarded-for", "::ffff:203.0.113.9")]
+    seen = await seen_address(serve, headers, ip="10.9.0.1", trusted_proxies=["10.9.0.0/16"])
+    assert seen == "203.0.113.9"
+
+
+async def test_failures_from_the_mapped_and_the_plain_spelling_count_as_one_address(
+    serve: ServeFactory,
+) -> None:
+    """Otherwise one client gets twice the guesses (and, as an IPv6 address, its /64 would be
+    all of IPv4's mapped space: everyone's failures counted together)."""
+    async with serve(ip="10.9.0.1", trusted_proxies=["10.9.0.0/16"]) as client:
+        for i in range(10):
+            spelling = "::ffff:203.0.113.77" if i % 2 else "203.0.113.77"
+            response = await client.post(
+                "/v1/session",
+                json={"email": f"nobody-{i}@example.com", "password": "wrong password"},
+                headers={"x-forwarded-for": spelling},
+            )
+            assert response.status_code == 401
+        response = await client.post(
+            "/v1/session",
+            json={"email": "nobody-else@example.com", "password": "wrong password"},
+            headers={"x-forwarded-for": "203.0.113.77"},
+        )
+    assert response.status_code == 429

@@ -56,3 +56,26 @@ def test_lists_and_durations_read_from_the_environment(monkeypatch: pytest.Monke
 def test_a_key_that_is_not_ed25519_is_refused() -> None:
     with pytest.raises(keys.InvalidKey):
         keys.load_key("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+
+
+def _client(**overrides: Any) -> dict[str, Any]:
+    return {
+        "client_id": "billing",
+        "secret_sha256": "0" * 64,
+        "scopes": ["jobs:enqueue"],
+        "kinds": ["demo:enable"],
+        **overrides,
+    }
+
+
+def test_a_service_client_that_may_enqueue_names_its_kinds() -> None:
+    settings = Settings(DATABASE_URL=URL, PGSTACK_ENV="test", service_clients=[_client()])
+    assert settings.service_clients[0].kinds == ["demo:enable"]
+    with pytest.raises(ValidationError, match="the jobs:enqueue scope needs `kinds`"):
+        Settings(DATABASE_URL=URL, PGSTACK_ENV="test", service_clients=[_client(kinds=[])])
+
+
+def test_a_service_client_may_never_enqueue_procrastinates_builtin_tasks() -> None:
+    builtin = "builtin:procrastinate.builtin_tasks.remove_old_jobs"
+    with pytest.raises(ValidationError, match="builtin tasks are never enqueued"):
+        Settings(DATABASE_URL=URL, PGSTACK_ENV="test", service_clients=[_client(kinds=[builtin])])

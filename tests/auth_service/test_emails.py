@@ -71,6 +71,10 @@ async def test_a_combining_accent_and_a_composed_letter_are_one_account(
         pytest.param("ada{tag}@example.com.", "period", id="trailing dot in the domain"),
         pytest.param("ada{tag}@evil@example.com", "@", id="two at signs"),
         pytest.param("ada{tag}@localhost", "period", id="no domain"),
+        # NFKC composes a letter and its accent; after a digit the accent stays a mark of
+        # its own, and "1\u0301" reads as "1" to a person.
+        pytest.param("ada1\u0301{tag}@example.com", "combining mark", id="accent on a digit"),
+        pytest.param("ada{tag}@ex\u20ddample.com", "combining mark", id="enclosing circle"),
     ],
 )
 async def test_an_address_that_hides_what_it_is_is_a_422_saying_why(
@@ -84,6 +88,16 @@ async def test_an_address_that_hides_what_it_is_is_a_422_saying_why(
     [error] = response.json()["errors"]
     assert error["loc"] == ["body", "email"]
     assert why in error["msg"]
+
+
+async def test_marks_of_a_scripts_own_are_accepted(client: AsyncClient) -> None:
+    """Devanagari's vowel signs and virama are combining marks a word needs (and of its own
+    script): only the marks that attach to anything (Unicode's Inherited script) are refused."""
+    digits = str(uuid.uuid4().int)[:6]
+    assert (
+        await register_status(client, f"\u0939\u093f\u0928\u094d\u0926\u0940{digits}@example.com")
+        == 201
+    )
 
 
 async def test_an_address_wholly_in_another_script_is_accepted(client: AsyncClient) -> None:

@@ -12,6 +12,9 @@ from tests.kit.waiting import eventually
 
 # Requests come from a proxy the app trusts, which names 200 different clients.
 PROXY = {"ip": "10.9.0.1", "trusted_proxies": ["10.9.0.0/16"]}
+# The office tests register more people (through the proxy's own address) than an hour's
+# registrations from one address.
+OFFICE = {**PROXY, "registrations_per_ip": 1000}
 
 
 def failures_of(db_url: str, email: str) -> int:
@@ -112,3 +115,44 @@ async def test_once_an_account_backs_off_further_guesses_are_refused_without_the
             await blocker.rollback()
     assert again.status_code == 429
     assert int(again.headers["retry-after"]) > 0
+
+
+async def test_twenty_people_of_one_office_logging_in_at_once_all_get_in(
+    serve: ServeFactory, db_url: str
+) -> None:
+    """Their attempts are in flight together, not ten failures of their address."""
+    async with serve(**OFFICE) as client:
+        office = [await register(client) for _ in range(20)]
+        responses = await asyncio.gather(
+            *(log_in_from(client, "203.0.113.50", email, PASSWORD) for email in office)
+        )
+    assert [response.status_code for response in responses] == [200] * 20
+
+
+async def test_an_offices_wrong_passwords_still_count_against_its_address(
+    serve: ServeFactory,
+) -> None:
+    """Settled as failures once checked: ten of them and the address backs off."""
+    async with serve(**OFFICE) as client:
+        people = [await register(client) for _ in range(11)]
+        wrong = await asyncio.gather(
+            *(log_in_from(client, "203.0.113.51", email, "wrong password") for email in people[:10])
+        )
+        assert [response.status_code for response in wrong] == [401] * 10
+        after = await log_in_from(client, "203.0.113.51", people[10], PASSWORD)
+    assert after.status_code == 429
+    assert int(after.headers["retry-after"]) > 1
+
+
+async def test_past_the_attempts_in_flight_one_address_may_have_it_waits_a_second(
+    serve: ServeFactory,
+) -> None:
+    """One address cannot have a hundred accounts' passwords checked at once."""
+    async with serve(login_in_flight_per_ip=3, **OFFICE) as client:
+        people = [await register(client) for _ in range(12)]
+        responses = await asyncio.gather(
+            *(log_in_from(client, "203.0.113.52", email, PASSWORD) for email in people)
+        )
+    statuses = [response.status_code for response in responses]
+    assert set(statuses) == {200, 429}, statuses
+    assert all(r.headers["retry-after"] == "1" for r in responses if r.status_code == 429)

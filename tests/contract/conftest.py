@@ -103,6 +103,7 @@ def services(
         "client_id": SERVICE_CLIENT,
         "secret_sha256": service_tokens.digest(SERVICE_SECRET),
         "scopes": ["jobs:enqueue"],
+        "kinds": ["demo:enable"],
     }
     database_url = create_database(server_url, template=template_db, prefix="contract")
     log_path = tmp_path_factory.mktemp("contract") / "stack.log"

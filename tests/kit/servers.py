@@ -28,9 +28,9 @@ async def serving(
 
 
 @asynccontextmanager
-async def over_http(app: Any) -> AsyncIterator[str]:
-    """Serve `app` on a free local port until the block ends; its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+async def over_http(app: Any, *, port: int = 0) -> AsyncIterator[str]:
+    """Serve `app` on `port` (a free one by default) until the block ends; its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
 

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import jwt
 import pytest
@@ -17,6 +18,10 @@ from httpx import AsyncClient
 
 from auth_service import keys
 from auth_service.app import create_app
+from demo_service.app import create_app as create_demo_app
+from demo_service.config import Settings as DemoSettings
+from job_service.app import create_app as create_job_app
+from job_service.config import Settings as JobSettings
 from shared.passport import CurrentPassport, service_route
 from shared.service_app import create_service_app
 from shared.settings import ServiceSettings
@@ -30,6 +35,7 @@ from tests.auth_service.kit import (
     with_cookie,
 )
 from tests.kit.passports import PassportKey
+from tests.kit.processes import free_port
 from tests.kit.servers import over_http, serving
 from tests.kit.waiting import eventually
 
@@ -174,9 +180,76 @@ async def other_service_fetching_keys(db_url: str) -> AsyncIterator[tuple[str, A
             yield passport, other
 
 
+@pytest.mark.timeout(60)
+async def test_a_key_auth_stops_publishing_is_refused_by_demo_and_jobs_within_the_refresh_interval(
+    db_url: str,
+) -> None:
+    """A rotation K1 -> K2 ends trust in K1: demo and jobs, which accepted a K1 passport,
+    refuse it once auth publishes only K2, within their refresh interval (1 s here), and take
+    K2's."""
+    k1, k2 = keys.generate_pem(), keys.generate_pem()
+    port = free_port()
+    verifying: dict[str, Any] = {
+        "DATABASE_URL": db_url,
+        "PGSTACK_ENV": "test",
+        "PASSPORT_JWKS_URL": f"http://127.0.0.1:{port}/.well-known/jwks.json",
+        "PASSPORT_JWKS_REFRESH_SECONDS": 1,
+    }
+    routes = {"demo": "/v1/demo", "jobs": "/v1/jobs"}
+
+    @asynccontextmanager
+    async def auth_signing_with(pem: str) -> AsyncIterator[AsyncClient]:
+        app = create_app(make_settings(db_url, passport_private_keys=[pem]))
+        async with (
+            over_http(app, port=port) as base,
+            AsyncClient(base_url=base, headers=SAME_ORIGIN) as auth,
+        ):
+            yield auth
+
+    async with (
+        serving(create_demo_app(DemoSettings(**verifying))) as demo,
+        serving(create_job_app(JobSettings(**verifying))) as jobs,
+    ):
+        services = {"demo": demo, "jobs": jobs}
+
+        async def codes(passport: str) -> dict[str, int]:
+            return {
+                name: (await services[name].get(route, headers=bearer(passport))).status_code
+                for name, route in routes.items()
+            }
+
+        async with auth_signing_with(k1) as auth:
+            _, k1_passport = await passport_of(auth)
+            assert await codes(k1_passport) == {"demo": 200, "jobs": 200}
+        async with auth_signing_with(k2) as auth:
+            rotated_at = time.monotonic()
+            _, k2_passport = await passport_of(auth)
+
+            async def k1_refused() -> bool:
+                return await codes(k1_passport) == {"demo": 401, "jobs": 401}
+
+            await eventually(k1_refused, within=3.0, every=0.05, what="K1 refused")
+            assert time.monotonic() - rotated_at < 1.0 + 1.0  # the interval, and some slack
+            assert await codes(k2_passport) == {"demo": 200, "jobs": 200}
+
+
 async def test_keys_are_fetched_from_auths_jwks_url(db_url: str) -> None:
     async with other_service_fetching_keys(db_url) as (passport, other):
         assert (await other.get("/whoami", headers=bearer(passport))).status_code == 200
+
+
+async def test_keys_that_cannot_be_fetched_are_a_503_not_a_refused_passport(
+    db_url: str, passport_key: PassportKey
+) -> None:
+    """auth_service down: nothing says the passport is bad, so the client is told to retry."""
+    port = free_port()  # nothing listens there
+    async with other_service(
+        db_url, None, jwks_url=f"http://127.0.0.1:{port}/.well-known/jwks.json"
+    ) as other:
+        response = await other.get("/whoami", headers=passport_key.headers(7))
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert response.headers["content-type"] == "application/problem+json"
 
 
 async def test_concurrent_first_requests_all_wait_for_the_one_key_fetch(db_url: str) -> None:
@@ -338,6 +411,17 @@ class TestServicePassports:
         headers = _signed(passport_key, self.service_claims(scope))
         async with service_with_key(db_url, passport_key) as service:
             response = await service.post("/enqueue", json={"n": 1}, headers=headers)
+        assert response.status_code == 401
+
+    @pytest.mark.parametrize("kinds", ["demo:enable", [1], None])
+    async def test_kinds_that_are_not_a_list_of_strings_are_a_401(
+        self, db_url: str, passport_key: PassportKey, kinds: object
+    ) -> None:
+        claims = {**self.service_claims(), "kinds": kinds}
+        async with service_with_key(db_url, passport_key) as service:
+            response = await service.post(
+                "/enqueue", json={"n": 1}, headers=_signed(passport_key, claims)
+            )
         assert response.status_code == 401
 
     async def test_a_users_passport_is_no_service_passport_and_the_reverse(
