@@ -72,10 +72,12 @@ async def _reading(
         yield session
 
 
-async def _next(queue: asyncio.Queue[dict[str, Any]], heartbeat: float) -> dict[str, Any] | None:
+async def _next(queue: asyncio.Queue[sse.Change], heartbeat: float) -> sse.Change | None:
     """The next event, or None when `heartbeat` seconds pass without one."""
     try:
-        return await asyncio.wait_for(queue.get(), heartbeat)
+        # Not wait_for, which wraps the get in a task of its own for every event.
+        async with asyncio.timeout(heartbeat):
+            return await queue.get()
     except TimeoutError:
         return None
 
@@ -132,7 +134,7 @@ async def _job_events(
                 if event.get("type") != "job" or event["id"] != job_id or event["version"] <= sent:
                     continue
                 if event["version"] == sent + 1 and event["status"] not in TERMINAL_STATUSES:
-                    yield sse.encode(sse.change_data(event), event="job", id=event["version"])
+                    yield event.job_event
                     sent = event["version"]
                     continue
             events, sent, ended = await patiently(partial(catch_up, sent))
@@ -223,14 +225,12 @@ async def _user_events(
                 for event_text in await _user_job_change(read, cursor, event):
                     yield event_text
             else:
-                yield sse.encode(
-                    sse.change_data(event), event=str(event.get("type")), id=str(cursor)
-                )
+                yield sse.encode(event.data, event=str(event.get("type")), id=str(cursor))
     finally:
         subscription.close()
 
 
-async def _user_job_change(read: Reader, cursor: sse.Cursor, event: dict[str, Any]) -> list[str]:
+async def _user_job_change(read: Reader, cursor: sse.Cursor, event: sse.Change) -> list[str]:
     """A live change of one of the user's jobs: forwarded as announced, or, for a terminal
     state (its result) or after a gap (missed announcements), read from the log."""
     job_id, offset = event["id"], event["version"]
@@ -240,7 +240,7 @@ async def _user_job_change(read: Reader, cursor: sse.Cursor, event: dict[str, An
     gap = seen is not None and offset > seen[0] + 1
     if not gap and event["status"] not in TERMINAL_STATUSES:
         cursor.add(job_id, offset, event["at"])
-        return [sse.encode(sse.change_data(event), event="job", id=str(cursor))]
+        return [sse.encode(event.data, event="job", id=str(cursor))]
     after = seen[0] if seen is not None else offset - 1
 
     async def read_log() -> list[dict[str, Any]]:
@@ -365,7 +365,7 @@ async def _ops_events(
         subscription.close()
 
 
-def _drain(queue: asyncio.Queue[dict[str, Any]]) -> list[dict[str, Any]]:
+def _drain(queue: asyncio.Queue[sse.Change]) -> list[sse.Change]:
     events = []
     while not queue.empty():
         events.append(queue.get_nowait())
