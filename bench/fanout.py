@@ -56,7 +56,7 @@ _UPDATED_AT = re.compile(rb'"updated_at": ([\d.]+)')
 
 def create_measured_app() -> FastAPI:
     """job_service as `pgstack serve jobs` builds it, plus the collector's pauses at
-    /bench/gc (every collection's generation and duration since start)."""
+    /bench/gc (every collection's generation and duration once the app is built)."""
     from deploy import services
 
     pauses: list[tuple[int, float]] = []
@@ -68,14 +68,13 @@ def create_measured_app() -> FastAPI:
         elif started:
             pauses.append((info["generation"], time.perf_counter() - started.pop()))
 
-    gc.callbacks.append(timed)
-    factory = (
-        services.SERVICES["jobs"][0]
-        if os.environ.get("BENCH_GC_DEFAULT") != "1"
-        else "deploy.tasks:create_job_service"
-    )
-    module, _, name = factory.partition(":")
-    app: FastAPI = getattr(__import__(module, fromlist=[name]), name)()
+    if os.environ.get("BENCH_GC_DEFAULT") == "1":
+        from deploy.tasks import create_job_service
+
+        app = create_job_service()
+    else:
+        app = services.create_jobs()
+    gc.callbacks.append(timed)  # from here on: the start-up's own collection is no pause
 
     @app.get("/bench/gc")
     async def collections() -> list[tuple[int, float]]:
