@@ -56,39 +56,34 @@ def _with_constant(app: FastAPI) -> FastAPI:
 
 
 def create_auth_app() -> FastAPI:
-    from auth_service.app import create_app
+    """auth_service as `pgstack serve auth` builds it (deploy/services.py), with the constant."""
+    from deploy import services
 
-    return _with_constant(create_app())
+    return _with_constant(services.create_auth())
 
 
 def create_demo_app() -> FastAPI:
-    from demo_service.app import create_app
+    from deploy import services
 
-    return _with_constant(create_app())
+    return _with_constant(services.create_demo())
 
 
 def create_jobs_app() -> FastAPI:
-    from deploy.tasks import create_job_service
+    from deploy import services
 
-    return _with_constant(create_job_service())
+    return _with_constant(services.create_jobs())
 
 
 def _edge(app: FastAPI) -> None:
     from shared.service_app import EdgeMiddleware
 
-    app.add_middleware(EdgeMiddleware, service="bench", max_body_bytes=64 * 1024)
+    app.add_middleware(EdgeMiddleware, service="bench", continue_traces=True)
 
 
 def _errors(app: FastAPI) -> None:
     from shared.errors import install_error_handlers
 
     install_error_handlers(app)
-
-
-def _trace_context(app: FastAPI) -> None:
-    from shared import tracing
-
-    tracing.instrument_app(app, "bench")
 
 
 def _access_log(app: FastAPI) -> None:
@@ -99,9 +94,8 @@ def _access_log(app: FastAPI) -> None:
 
 # One layer of the services' stack each, added alone to the bare app (BENCH_LAYER names it).
 LAYERS: dict[str, Callable[[FastAPI], None]] = {
-    "edge middleware (ids, limits, headers, metrics)": _edge,
+    "edge middleware": _edge,
     "error handlers": _errors,
-    "tracing, not exporting": _trace_context,
     "access log at INFO": _access_log,
 }
 
