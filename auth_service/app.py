@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, *, clock: service.Clock | None 
         name="auth",
         title="pgstack auth_service",
         settings=settings,
-        routers=[api.router, api.well_known],
+        routers=[api.session_check, api.router, api.well_known],
         lifespan=_warm_up,
         listen=[REVOCATION_CHANNEL],
         # Nothing auth answers may be cached by a browser or proxy (sessions, passports,
