@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auth_service import api, passwords, service, throttle
 from auth_service.config import Settings
@@ -46,28 +45,6 @@ async def _warm_up(app: FastAPI) -> AsyncIterator[None]:
         await pool.close()
 
 
-class NoStoreMiddleware:
-    """Nothing auth answers may be cached by a browser or proxy (sessions, passports, errors
-    about them), unless the route says otherwise (the JWKS)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_no_store(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.get("headers", [])
-                if not any(name == b"cache-control" for name, _ in headers):
-                    message["headers"] = [*headers, (b"cache-control", b"no-store")]
-            await send(message)
-
-        await self.app(scope, receive, send_no_store)
-
-
 def create_app(settings: Settings | None = None, *, clock: service.Clock | None = None) -> FastAPI:
     """`clock` lets tests move time (expiry, back-off) without patching anything."""
     settings = settings or Settings()  # from the environment
@@ -75,13 +52,15 @@ def create_app(settings: Settings | None = None, *, clock: service.Clock | None 
         name="auth",
         title="pgstack auth_service",
         settings=settings,
-        routers=[api.router, api.well_known],
+        routers=[api.session_check, api.router, api.well_known],
         lifespan=_warm_up,
         listen=[REVOCATION_CHANNEL],
+        # Nothing auth answers may be cached by a browser or proxy (sessions, passports,
+        # errors about them), unless the route says otherwise (the JWKS).
+        default_headers=[(b"cache-control", b"no-store")],
     )
     # Parsed once: signing a passport is then one Ed25519 signature.
     app.state.passport_keys = PassportKeys.from_settings(settings.passport_private_keys)
     app.state.clock = clock or service.utc_now
     app.state.backing_off = throttle.BackingOff()
-    app.add_middleware(NoStoreMiddleware)
     return app

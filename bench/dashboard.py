@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,7 @@ from tests.kit.waiting import eventually  # noqa: E402
 from tests.kit.workers import running_worker  # noqa: E402
 
 DASHBOARD = "/v1/dashboard"
+FRONTEND_MESSAGE = re.compile(r"F\t\d+\t(\w+)")
 BASELINE = "/healthz"
 KEY = PassportKey()
 
@@ -107,7 +109,9 @@ async def count_sql(db_url: str, user_id: int, requests: int = 100) -> dict[str,
                 (await client.get(DASHBOARD, headers=headers)).raise_for_status()
             app.state.read_pool = app.state.read_pool.pool
         sink.seek(0)
-        sent = [line.split("\t")[2].split()[0] for line in sink if line.startswith("F")]
+        # A message is "F<tab>length<tab>type ..."; the SQL it carries may span lines (one
+        # starting "FROM" is no message).
+        sent = [m[1] for line in sink if (m := FRONTEND_MESSAGE.match(line))]
     return {
         "statements": (orm_statements + sum(m in ("Execute", "Query") for m in sent)) / requests,
         "round_trips": sum(m in ("Sync", "Query") for m in sent) / requests,

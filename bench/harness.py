@@ -8,8 +8,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -150,3 +152,57 @@ def cpu_seconds(db_url: str, processes: list[subprocess.Popen[bytes]]) -> dict[i
             continue
         used[pid] = times.user + times.system
     return used
+
+
+class Collector:
+    """A trace collector on loopback that takes OTLP/HTTP exports and counts their spans."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._spans = 0
+        self._lock = threading.Lock()
+
+    def received(self, body: bytes) -> None:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        request = ExportTraceServiceRequest.FromString(body)
+        count = sum(
+            len(scope.spans)
+            for resource in request.resource_spans
+            for scope in resource.scope_spans
+        )
+        with self._lock:
+            self._spans += count
+
+    def spans(self) -> int:
+        with self._lock:
+            return self._spans
+
+
+@contextmanager
+def otlp_collector() -> Iterator[Collector]:
+    """A `Collector` on a free port until the block ends (OTEL_EXPORTER_OTLP_ENDPOINT: its url)."""
+    port = free_port()
+    collector = Collector(f"http://127.0.0.1:{port}")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            collector.received(self.rfile.read(int(self.headers["content-length"])))
+            self.send_response(200)
+            self.send_header("content-type", "application/x-protobuf")
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # one line per export would drown the report
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield collector
+    finally:
+        server.shutdown()
+        server.server_close()

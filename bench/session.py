@@ -18,29 +18,16 @@ import sys
 from pathlib import Path
 
 import httpx
-from fastapi import FastAPI
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from auth_service.app import create_app  # noqa: E402
 from bench import harness  # noqa: E402
 
 EMAIL = "bench@example.com"
 PASSWORD = "benchmark password"
-CONSTANT = "/bench/constant"
+CONSTANT = "/bench/constant"  # bench/overhead.py adds it to auth_service, tried first
 SESSION = "/v1/session"
-
-
-def create_bench_app() -> FastAPI:
-    """auth_service as `pgstack serve auth` builds it, plus one route returning a constant."""
-    app = create_app()
-
-    @app.get(CONSTANT)
-    async def constant() -> dict[str, str]:
-        return {"status": "ok"}
-
-    return app
 
 
 def log_in(base: str) -> str:
@@ -77,7 +64,7 @@ def main() -> None:
     with (
         harness.migrated_database() as db_url,
         harness.uvicorn_server(
-            "bench.session:create_bench_app", {**env, "DATABASE_URL": db_url}, ready="/healthz"
+            "bench.overhead:create_auth_app", {**env, "DATABASE_URL": db_url}, ready="/healthz"
         ) as (base, _),
     ):
         header = f"cookie: {log_in(base)}"

@@ -24,13 +24,14 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import psycopg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from job_service.sse import Change
 from shared import db, sql
 from shared.events import CHANNEL
 from shared.jobs import WATCH_LOCK
@@ -42,9 +43,9 @@ T = TypeVar("T")
 QUERIES = sql.load(__file__)
 
 # Put in a stream's queue when it may have missed notifications: re-read the state.
-RESYNC: dict[str, Any] = {"type": "resync"}
+RESYNC = Change(type="resync")
 # Put in every stream's queue when the process shuts down: end the stream.
-CLOSE: dict[str, Any] = {"type": "close"}
+CLOSE = Change(type="close")
 QUEUE_LIMIT = 1000
 # Subscribed as a user, gets every user's notifications (and registers as migration 0004's
 # watcher of everyone, which makes every job change announced while it streams).
@@ -71,7 +72,7 @@ class Hub:
         # queued there, registrations waited past the pool's 5 s timeout: a 503).
         self.reads = asyncio.Semaphore(reads)
         self.watcher = uuid.uuid4()
-        self._queues: dict[int, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._queues: dict[int, set[asyncio.Queue[Change]]] = defaultdict(set)
         self._registrations: dict[int, asyncio.Future[None]] = {}
         self._unsubscribe = [
             listener.subscribe(CHANNEL, self._notified),
@@ -96,7 +97,7 @@ class Hub:
 
     async def subscribe(self, user_id: int) -> "Subscription":
         """Start queueing the user's notifications; `close()` the subscription when done."""
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
+        queue: asyncio.Queue[Change] = asyncio.Queue(QUEUE_LIMIT)
         if self.closing:
             queue.put_nowait(CLOSE)
         self._queues[user_id].add(queue)
@@ -113,7 +114,7 @@ class Hub:
             raise
         return subscription
 
-    def _unsubscribe_queue(self, user_id: int, queue: asyncio.Queue[dict[str, Any]]) -> None:
+    def _unsubscribe_queue(self, user_id: int, queue: asyncio.Queue[Change]) -> None:
         queues = self._queues.get(user_id)
         if queues is not None:
             queues.discard(queue)
@@ -174,8 +175,8 @@ class Hub:
     def _notified(self, payload: str) -> None:
         if self.closing:
             return
-        event = json.loads(payload)
-        for user_id in {event.get("user_id"), EVERY_USER}:
+        event = decode(payload)
+        for user_id in {event.get("user_id", EVERY_USER), EVERY_USER}:
             for queue in self._queues.get(user_id, ()):
                 _put(queue, event)
 
@@ -186,7 +187,7 @@ class Hub:
 
 
 class Subscription:
-    def __init__(self, queue: asyncio.Queue[dict[str, Any]], close: Callable[[], None]) -> None:
+    def __init__(self, queue: asyncio.Queue[Change], close: Callable[[], None]) -> None:
         self.queue = queue
         self.close = close
 
@@ -220,7 +221,12 @@ def end_streams_on_sigterm(hub: Hub) -> Callable[[], None]:
     return restore
 
 
-def _put(queue: asyncio.Queue[dict[str, Any]], event: dict[str, Any]) -> None:
+def decode(payload: str) -> Change:
+    """A `job_events` notification (shared/events.py), decoded once for all its streams."""
+    return Change(json.loads(payload))
+
+
+def _put(queue: asyncio.Queue[Change], event: Change) -> None:
     if event is CLOSE:
         while not queue.empty():  # nothing else matters any more
             queue.get_nowait()

@@ -12,6 +12,7 @@ Events carry `id:` so `Last-Event-ID` resumes a stream:
 
 import json
 import uuid
+from functools import cached_property
 from typing import Any
 
 from shared.jobs import BackgroundJob, JobRead
@@ -62,6 +63,22 @@ def missed_data(**details: Any) -> str:
 def change_data(notification: dict[str, Any]) -> str:
     """A notification as a client sees it (the user id and channel bookkeeping removed)."""
     return json.dumps({k: v for k, v in notification.items() if k not in ("user_id", "type")})
+
+
+class Change(dict[str, Any]):
+    """A notification as the hub hands it to every stream it concerns (job_service/hub.py):
+    what the streams send of it is encoded once, however many streams send it. With 1,000
+    streams of one job, encoding per stream was most of each event's cost."""
+
+    @cached_property
+    def data(self) -> str:
+        """`change_data`: the event's data."""
+        return change_data(self)
+
+    @cached_property
+    def job_event(self) -> str:
+        """The event as a job stream sends it (`id:` the job's offset)."""
+        return encode(self.data, event="job", id=self["version"])
 
 
 def version_of(last_event_id: str | None) -> int:

@@ -77,10 +77,12 @@ async def _reading(
         yield session
 
 
-async def _next(queue: asyncio.Queue[dict[str, Any]], heartbeat: float) -> dict[str, Any] | None:
+async def _next(queue: asyncio.Queue[sse.Change], heartbeat: float) -> sse.Change | None:
     """The next event, or None when `heartbeat` seconds pass without one."""
     try:
-        return await asyncio.wait_for(queue.get(), heartbeat)
+        # Not wait_for, which wraps the get in a task of its own for every event.
+        async with asyncio.timeout(heartbeat):
+            return await queue.get()
     except TimeoutError:
         return None
 
@@ -142,7 +144,7 @@ async def _job_events(
                 if event.get("type") != "job" or event["id"] != job_id or event["version"] <= sent:
                     continue
                 if event["version"] == sent + 1 and event["status"] not in TERMINAL_STATUSES:
-                    yield sse.encode(sse.change_data(event), event="job", id=event["version"])
+                    yield event.job_event
                     position.sent = event["version"]
                     continue
             async for event_text in _job_replay(read, job.id, user_id, position):
@@ -267,15 +269,13 @@ async def _user_events(
                 async for event_text in _user_job_change(read, cursor, event):
                     yield event_text
             else:
-                yield sse.encode(
-                    sse.change_data(event), event=str(event.get("type")), id=str(cursor)
-                )
+                yield sse.encode(event.data, event=str(event.get("type")), id=str(cursor))
     finally:
         admission.release()
 
 
 async def _user_job_change(
-    read: Reader, cursor: sse.Cursor, event: dict[str, Any]
+    read: Reader, cursor: sse.Cursor, event: sse.Change
 ) -> AsyncIterator[str]:
     """A live change of one of the user's jobs: forwarded as announced, or, for a terminal
     state (its result) or after a gap (missed announcements), read from the log, a page at
@@ -287,7 +287,7 @@ async def _user_job_change(
     gap = seen is not None and offset > seen[0] + 1
     if not gap and event["status"] not in TERMINAL_STATUSES:
         cursor.add(job_id, offset, event["at"])
-        yield sse.encode(sse.change_data(event), event="job", id=str(cursor))
+        yield sse.encode(event.data, event="job", id=str(cursor))
         return
     after = seen[0] if seen is not None else offset - 1
 
@@ -460,7 +460,7 @@ async def _ops_events(
         admission.release()
 
 
-def _drain(queue: asyncio.Queue[dict[str, Any]]) -> list[dict[str, Any]]:
+def _drain(queue: asyncio.Queue[sse.Change]) -> list[sse.Change]:
     events = []
     while not queue.empty():
         events.append(queue.get_nowait())

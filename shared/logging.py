@@ -1,13 +1,11 @@
-"""JSON logs, each line carrying the id of the request that wrote it."""
+"""JSON logs, each line carrying the id of the request that wrote it (set by
+shared/service_app.py), and access lines without query strings."""
 
 import json
 import logging
 import sys
-import uuid
 from contextvars import ContextVar
 from typing import Any
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -47,41 +45,18 @@ def configure_logging(level: str) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, WithoutQueryString) for f in access.filters):
+        access.addFilter(WithoutQueryString())
 
 
-class RequestIdMiddleware:
-    """Give every request an id (or keep a sane incoming `X-Request-ID`) and echo it back.
+class WithoutQueryString(logging.Filter):
+    """uvicorn's access line names the path with its query string; queries carry what people
+    search for (an operator's search by email), which logs must not keep. The path stays."""
 
-    A pure ASGI middleware: `BaseHTTPMiddleware` would cost a task per request on hot paths.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
-        token = request_id_var.set(request_id)
-        header = (b"x-request-id", request_id.encode())
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), header]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            request_id_var.reset(token)
-
-
-def _incoming_request_id(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            text: str = value.decode("latin-1")
-            # Only short printable ids are trusted, so logs cannot be forged through it.
-            if 0 < len(text) <= 64 and text.isprintable() and " " not in text:
-                return text
-    return None
+    def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn's arguments: client, method, path with query, HTTP version, status.
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], args[2].partition("?")[0], *args[3:])
+        return True

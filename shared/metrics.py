@@ -5,11 +5,8 @@ Labels stay few and bounded (Prometheus keeps a series per combination): the rou
 Counts are the histogram's `_count`; the 5xx rate alert divides two of them.
 """
 
-import time
-
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_DURATION = Histogram(
     "pgstack_http_request_duration_seconds",
@@ -27,35 +24,23 @@ async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-class MetricsMiddleware:
-    """Time requests by route template (never by raw path, which would explode)."""
+class RequestDurations:
+    """The request duration series of one service (shared/service_app.py times each request),
+    each series looked up once: `labels()` costs a lock and a tuple per call."""
 
-    def __init__(self, app: ASGIApp, *, service: str) -> None:
-        self.app = app
+    def __init__(self, service: str) -> None:
         self.service = service
+        self._series: dict[tuple[str, str, int], Histogram] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            # An unknown method would be a label per attacker's whim: those are "other".
-            method = scope["method"] if scope["method"] in _METHODS else "other"
-            REQUEST_DURATION.labels(self.service, method, route, f"{status // 100}xx").observe(
-                time.perf_counter() - started
-            )
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        # An unknown method would be a label per attacker's whim: those are "other".
+        method = method if method in _METHODS else "other"
+        key = (method, route, status // 100)
+        series = self._series.get(key)
+        if series is None:
+            series = REQUEST_DURATION.labels(self.service, method, route, f"{status // 100}xx")
+            self._series[key] = series
+        series.observe(seconds)
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
