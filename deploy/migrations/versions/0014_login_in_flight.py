@@ -12,13 +12,13 @@ during a rolling deploy, are failures: the default. A column with a constant def
 catalog change only.
 
 Revision ID: 0014_login_in_flight
-Revises: 0012_fair_fetch
+Revises: 0013_job_lifecycle
 """
 
 from alembic import op
 
 revision = "0014_login_in_flight"
-down_revision = "0012_fair_fetch"
+down_revision = "0013_job_lifecycle"
 branch_labels = None
 depends_on = None
 
