@@ -29,6 +29,7 @@ throwaway databases. Measures:
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -37,6 +38,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +165,16 @@ def wait_registered(db_url: str, workers: int) -> None:
     wait_for(registered, within=600, every=0.01, what=f"{workers} workers registered")
 
 
+@contextlib.contextmanager
+def queue_held(db_url: str) -> Iterator[None]:
+    """Procrastinate's queue locked against every claim for the block: workers start,
+    register and wait, so a drain's figures start with all of them ready (with two workers,
+    the first would otherwise drain part of the queue before the second has registered)."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("LOCK TABLE procrastinate_jobs IN EXCLUSIVE MODE")
+        yield
+
+
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         process.send_signal(signal.SIGTERM)
@@ -188,18 +200,20 @@ async def pipeline_drain(
             count = n // USERS + (index < n % USERS)
             await enqueue_batches(db_url, "jobs:noop", user_id, count)
         enqueue_rate = n / (time.perf_counter() - started)
-        processes = [
-            subprocess.Popen(
-                [sys.executable, "-m", "deploy", "worker"],
-                cwd=ROOT,
-                env=env(db_url, WORKER_CONCURRENCY=str(concurrency)),
-            )
-            for _ in range(workers)
-        ]
+        processes: list[subprocess.Popen[bytes]] = []
         try:
-            wait_registered(db_url, workers)
-            before = cpu_seconds(db_url, processes)
-            written = writes(db_url)
+            with queue_held(db_url):
+                processes += [
+                    subprocess.Popen(
+                        [sys.executable, "-m", "deploy", "worker"],
+                        cwd=ROOT,
+                        env=env(db_url, WORKER_CONCURRENCY=str(concurrency)),
+                    )
+                    for _ in range(workers)
+                ]
+                wait_registered(db_url, workers)
+                before = cpu_seconds(db_url, processes)
+                written = writes(db_url)
             wait_drained(db_url, "jobs:noop", n)
             cpu = cpu_since(before, cpu_seconds(db_url, processes))
         finally:
@@ -259,15 +273,16 @@ async def bare_drain(server: str, n: int, concurrency: int) -> dict[str, float]:
                 ]
                 await task.batch_defer_async(*batch)
         enqueue_rate = n / (time.perf_counter() - started)
-        process = subprocess.Popen(
-            [sys.executable, __file__, "bare-worker", db_url, str(concurrency)],
-            cwd=ROOT,
-            env=env(db_url),
-        )
-        try:
+        with queue_held(db_url):
+            process = subprocess.Popen(
+                [sys.executable, __file__, "bare-worker", db_url, str(concurrency)],
+                cwd=ROOT,
+                env=env(db_url),
+            )
             wait_registered(db_url, 1)
             before = cpu_seconds(db_url, [process])
             written = writes(db_url)
+        try:
             wait_drained(db_url, "noop", n)
             cpu = cpu_since(before, cpu_seconds(db_url, [process]))
         finally:
@@ -320,8 +335,8 @@ async def pgqueuer_drain(server: str, n: int) -> dict[str, float]:
             [sys.executable, __file__, "pgqueuer-worker", db_url], cwd=ROOT, env=env(db_url)
         )
         try:
-            before = cpu_seconds(db_url, [process])
-            first, last = _pgqueuer_drained(db_url, n)
+            first, before = _pgqueuer_started(db_url, n, process)
+            last = _pgqueuer_drained(db_url)
             cpu = cpu_since(before, cpu_seconds(db_url, [process]))
         finally:
             stop([process])
@@ -331,19 +346,30 @@ async def pgqueuer_drain(server: str, n: int) -> dict[str, float]:
         drop_database(db_url)
 
 
-def _pgqueuer_drained(db_url: str, n: int, timeout: float = 600) -> tuple[float, float]:
-    """When the first job left PgQueuer's queue and when the last did (polled every 5 ms)."""
-    first = None
+def _pgqueuer_started(
+    db_url: str, n: int, process: subprocess.Popen[bytes]
+) -> tuple[float, dict[int, float]]:
+    """When the first job left PgQueuer's queue (polled every 5 ms), and the CPU used so far:
+    its worker has no registration to wait for, and its start-up is not the drain's."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        while True:
+            row = conn.execute("SELECT count(*) FROM pgqueuer").fetchone()
+            assert row is not None
+            assert process.poll() is None, "the PgQueuer worker exited"
+            if row[0] < n:
+                return time.perf_counter(), cpu_seconds(db_url, [process])
+            time.sleep(0.005)
+
+
+def _pgqueuer_drained(db_url: str, timeout: float = 600) -> float:
+    """When the last job left PgQueuer's queue (polled every 5 ms)."""
     deadline = time.monotonic() + timeout
     with psycopg.connect(db_url, autocommit=True) as conn:
         while time.monotonic() < deadline:
             row = conn.execute("SELECT count(*) FROM pgqueuer").fetchone()
             assert row is not None
-            now = time.perf_counter()
-            if first is None and row[0] < n:
-                first = now
-            if row[0] == 0 and first is not None:
-                return first, now
+            if row[0] == 0:
+                return time.perf_counter()
             time.sleep(0.005)
     raise TimeoutError("pgqueuer did not drain")
 
