@@ -11,7 +11,7 @@ Everything else derives from this module: the model's CHECK and partial indexes
 (shared/jobs/models.py), the API's status types (shared/jobs/schemas.py, job_service) and from
 them the web app's generated types, the CLI's filters (deploy/ops_cli.py), and what a retry may
 start from. The database enforces the same table for every writer: the CHECK constraint holds
-the statuses and trigger `background_jobs_status_transition` (migration 0013_job_lifecycle) the moves.
+the statuses and trigger `background_jobs_status_transition` (migration 0013) the moves.
 tests/shared/test_lifecycle.py tries every pair against the database and compares; it also
 holds the status lists spelled in SQL (which must stay literals, for the partial indexes'
 predicates to match) to the sets below.
