@@ -32,8 +32,8 @@ export interface paths {
         put?: never;
         /**
          * Enqueue Job
-         * @description Enqueue a job of a registered kind for a user (service passport with `jobs:enqueue`;
-         *     a repeated idempotency key returns the first job).
+         * @description Enqueue a job of a registered kind for a user (service passport with `jobs:enqueue`
+         *     and the kind among its `kinds`; a repeated idempotency key returns the first job).
          */
         post: operations["enqueue_job_internal_v1_jobs_post"];
         delete?: never;
@@ -72,7 +72,8 @@ export interface paths {
         /**
          * User Events
          * @description Server-Sent Events of everything of mine: my active jobs, then each change of my jobs
-         *     and of my demo and platforms; `Last-Event-ID` resumes.
+         *     and of my demo and platforms; ends with my session's revocation; `Last-Event-ID` resumes;
+         *     429 past `JOBS_MAX_STREAMS_PER_USER` open streams.
          */
         get: operations["user_events_v1_events_get"];
         put?: never;
@@ -154,7 +155,8 @@ export interface paths {
         /**
          * Job Events
          * @description Server-Sent Events of my job: its state, then each change (`id` = version); ends
-         *     after a terminal state; `Last-Event-ID` resumes.
+         *     after a terminal state or my session's revocation; `Last-Event-ID` resumes; 429 past
+         *     `JOBS_MAX_STREAMS_PER_USER` open streams.
          */
         get: operations["job_events_v1_jobs__job_id__events_get"];
         put?: never;
@@ -215,7 +217,8 @@ export interface paths {
         /**
          * Ops Events
          * @description Server-Sent Events for an ops page: `changed` (which jobs of anyone's changed, or
-         *     `all`), at most one a second; the first one an interval after the stream opens.
+         *     `all`), at most one a second; the first one an interval after the stream opens. It ends
+         *     when the session is revoked (taking the operator role away revokes them).
          */
         get: operations["ops_events_v1_ops_events_get"];
         put?: never;
@@ -623,7 +626,7 @@ export interface operations {
                     "application/problem+json": unknown;
                 };
             };
-            /** @description The service passport does not grant `jobs:enqueue` */
+            /** @description The service passport does not grant `jobs:enqueue` or this kind */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -641,7 +644,7 @@ export interface operations {
                     "application/problem+json": unknown;
                 };
             };
-            /** @description Invalid body, unknown kind or unknown user */
+            /** @description Invalid body, unknown kind, unknown user, or args naming another user */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -728,6 +731,15 @@ export interface operations {
             };
             /** @description Unprocessable Entity */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1010,6 +1022,15 @@ export interface operations {
                     "application/problem+json": unknown;
                 };
             };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                };
+            };
             /** @description Service Unavailable */
             503: {
                 headers: {
@@ -1218,6 +1239,15 @@ export interface operations {
             };
             /** @description Unprocessable Entity */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
