@@ -101,7 +101,8 @@ def _session_read(
     token: str | None = None,
 ) -> SessionRead:
     keys: PassportKeys = request.app.state.passport_keys
-    passport, expires_at = keys.sign(
+    # A new session (login, exchange) has no recent passport: it gets a new one.
+    passport, expires_at = keys.recent(
         user_id=current.user_id,
         session_id=current.session_id,
         audience=settings.passport_audience,
@@ -217,7 +218,7 @@ async def login(
 
 @session_check.get("/session", response_model=SessionRead, responses=problem_responses(401))
 async def read_session(request: Request) -> Response:
-    """The current user, session and a fresh passport (from the cookie, or a legacy bearer)."""
+    """The current user, session and a passport (from the cookie, or a legacy bearer)."""
     # Every page view calls this: no request transaction (see service.authenticate), and the
     # app's state is read inline, as each resolved dependency costs more than this route's
     # own work on a cached session.

@@ -220,6 +220,28 @@ class TestSessionToken:
         assert 0 < claims["exp"] - claims["iat"] <= 60
         assert claims["jti"]
 
+    async def test_checks_within_a_quarter_of_its_life_hand_out_the_same_passport(
+        self, client: AsyncClient, clock: ManualClock
+    ) -> None:
+        """The check runs on every page view: a session's passport is signed again only once a
+        quarter of its 60 s has passed, and each session has its own."""
+        _, token = await new_user(client)
+        _, other = await new_user(client)
+
+        async def passport(session: str) -> dict[str, str]:
+            response = await client.get("/v1/session", headers=with_cookie(session))
+            assert response.status_code == 200
+            return dict(response.json()["passport"])
+
+        first = await passport(token)
+        clock.advance(seconds=14)
+        assert await passport(token) == first
+        assert (await passport(other))["token"] != first["token"]
+        clock.advance(seconds=1)
+        renewed = await passport(token)
+        assert renewed["token"] != first["token"]
+        assert renewed["expires_at"] > first["expires_at"]
+
     async def test_jwks_publishes_public_keys_only(self, client: AsyncClient) -> None:
         response = await client.get("/.well-known/jwks.json")
         (key,) = response.json()["keys"]

@@ -90,7 +90,7 @@ export interface paths {
         };
         /**
          * Read Session
-         * @description The current user, session and a fresh passport (from the cookie, or a legacy bearer).
+         * @description The current user, session and a passport (from the cookie, or a legacy bearer).
          */
         get: operations["read_session_v1_session_get"];
         put?: never;
