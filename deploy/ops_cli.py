@@ -11,7 +11,7 @@ import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import httpx
 from rich.console import Console
@@ -22,23 +22,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from job_service import ops
 from job_service.config import Settings
-from job_service.ops_schemas import OpsJobRead, QueueRead, WorkerRead
+from job_service.ops_schemas import OpsJobRead, OpsStatusFilter, QueueRead, WorkerRead
 from shared import db
 from shared.errors import AppError
 from shared.jobs import BackgroundJob
 
 # Where each service answers, as the web app finds them (web/lib/config.ts).
 SERVICE_URLS = {"auth": ("AUTH_URL", 8001), "demo": ("DEMO_URL", 8002), "jobs": ("JOBS_URL", 8003)}
-STATUSES = [
-    "active",
-    "stuck",
-    "queued",
-    "running",
-    "succeeded",
-    "failed",
-    "cancelling",
-    "cancelled",
-]
+STATUSES = list(get_args(OpsStatusFilter))  # the ops API's filter: the lifecycle's and two more
 BULK_LIMIT = 10_000
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

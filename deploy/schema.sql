@@ -48,6 +48,27 @@ CREATE TYPE public.procrastinate_job_to_defer_v1 AS (
 );
 
 --
+-- Name: background_jobs_status_transition(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.background_jobs_status_transition() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF (OLD.status, NEW.status) NOT IN (
+        ('queued', 'running'), ('queued', 'cancelled'),
+        ('running', 'succeeded'), ('running', 'failed'), ('running', 'queued'),
+        ('running', 'cancelling'),
+        ('cancelling', 'cancelled'), ('cancelling', 'succeeded'),
+        ('failed', 'queued'), ('cancelled', 'queued')
+    ) THEN
+        RAISE EXCEPTION 'illegal job status transition: % -> %', OLD.status, NEW.status
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+
+--
 -- Name: demo_job_ended(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1520,6 +1541,12 @@ CREATE INDEX user_sessions_user_id_idx ON public.user_sessions USING btree (user
 --
 
 CREATE UNIQUE INDEX users_email_lower_key ON public.users USING btree (lower(email));
+
+--
+-- Name: background_jobs background_jobs_status_transition; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER background_jobs_status_transition BEFORE UPDATE OF status ON public.background_jobs FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION public.background_jobs_status_transition();
 
 --
 -- Name: background_jobs demo_job_ended; Type: TRIGGER; Schema: public; Owner: -

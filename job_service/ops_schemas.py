@@ -6,10 +6,10 @@ from typing import Literal
 from pydantic import BaseModel
 
 from shared.jobs import BackgroundJob, JobRead
+from shared.jobs.lifecycle import JobStatus
 
-OpsStatusFilter = Literal[
-    "active", "stuck", "queued", "running", "succeeded", "failed", "cancelling", "cancelled"
-]
+# "stuck": running longer than the workers' timeout (job_service/ops.py).
+OpsStatusFilter = Literal["active", "stuck", JobStatus]
 
 
 class QueueRead(BaseModel):

@@ -5,11 +5,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from shared.jobs import JobRead
+from shared.jobs.lifecycle import JobStatus
 from shared.validation import Id, PlainText
 
-StatusFilter = Literal[
-    "active", "queued", "running", "succeeded", "failed", "cancelling", "cancelled"
-]
+# "active": any of the lifecycle's active statuses; else one status.
+StatusFilter = Literal["active", JobStatus]
 
 
 class JobList(BaseModel):

@@ -8,7 +8,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from job_service.errors import JobFinished, JobNotFound, JobNotRetryable, UnknownUser
@@ -135,28 +135,10 @@ async def retry_job(
 ) -> BackgroundJob:
     """Run a failed or cancelled job again: a new queue job behind the same row."""
     job = await get_job_or_raise(session, job_id=job_id, user_id=user_id)
-    if job.status not in ("failed", "cancelled"):
-        raise JobNotRetryable()
-    procrastinate_id = await jobs.defer(session, jobs.deferrer_for(job.kind), job.args)
-    retried = await session.scalar(
-        update(BackgroundJob)
-        .where(BackgroundJob.id == job.id, BackgroundJob.status.in_(("failed", "cancelled")))
-        .values(
-            procrastinate_job_id=procrastinate_id,
-            status="queued",
-            progress_percent=0,
-            progress_message=None,
-            result=None,
-            error_type=None,
-            error_message=None,
-            started_at=None,
-            finished_at=None,
-        )
-        .returning(BackgroundJob)
-        .execution_options(populate_existing=True)
-    )
+    retried = await jobs.retry(session, job)
     if retried is None:
-        raise JobNotRetryable()  # a concurrent retry won; ours rolls back with the request
+        # Not retryable, or a concurrent retry won (ours rolls back with the request).
+        raise JobNotRetryable()
     return retried
 
 

@@ -26,6 +26,7 @@ SCHEMA_REVISIONS = (
     "0010_event_log",
     "0011_job_traceparent",
     "0012_fair_fetch",
+    "0013_engine",
 )
 SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
 

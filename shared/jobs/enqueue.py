@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import db, queue, sql, tracing
-from shared.jobs import fairness
+from shared.jobs import fairness, lifecycle
 from shared.jobs.errors import JobAlreadyQueued, UnknownJobKind
 from shared.jobs.models import BackgroundJob
 
@@ -124,6 +124,39 @@ async def enqueue_many(
         session, QUERIES["link_queue_jobs"], {"ids": ids, "procrastinate_ids": procrastinate_ids}
     )
     return ids
+
+
+async def retry(session: AsyncSession, job: BackgroundJob) -> BackgroundJob | None:
+    """Run a finished job again, in the session's transaction: a new queue job behind the same
+    row, which moves back to the lifecycle's start with its outcome cleared. None when the job
+    is not (or no longer: a concurrent retry won) in a status a retry may start from.
+
+    Its queue job keeps its task's priority, the front of it: it has waited its turn once.
+    """
+    if job.status not in lifecycle.RETRYABLE_STATUSES:
+        return None
+    procrastinate_id = await defer(session, deferrer_for(job.kind), job.args)
+    retried: BackgroundJob | None = await session.scalar(
+        update(BackgroundJob)
+        .where(
+            BackgroundJob.id == job.id,
+            BackgroundJob.status.in_(lifecycle.RETRYABLE_STATUSES),
+        )
+        .values(
+            procrastinate_job_id=procrastinate_id,
+            status=lifecycle.INITIAL,
+            progress_percent=0,
+            progress_message=None,
+            result=None,
+            error_type=None,
+            error_message=None,
+            started_at=None,
+            finished_at=None,
+        )
+        .returning(BackgroundJob)
+        .execution_options(populate_existing=True)
+    )
+    return retried
 
 
 async def _rank(

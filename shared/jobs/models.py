@@ -1,7 +1,9 @@
 """`background_jobs`, the user-facing record of every job, and `job_event_watchers`.
 
-A row's status is kept by the database (triggers on Procrastinate's events, migration 0004):
-whoever enqueues writes the row, the worker writes only its progress, result and error.
+A row's status is kept by the database (triggers on Procrastinate's events, migration 0004),
+along the lifecycle of shared/jobs/lifecycle.py (its statuses and moves, enforced by the CHECK
+and migration 0013's trigger): whoever enqueues writes the row, the worker writes only its
+progress, result and error.
 """
 
 import datetime as dt
@@ -23,22 +25,25 @@ from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base
+from shared.jobs.lifecycle import ACTIVE_STATUSES, INITIAL, RUNNING_STATUSES, STATUSES
 from shared.users import User
 
 TIMESTAMPTZ = TIMESTAMP(timezone=True)
 NOW = text("now()")
 
-ACTIVE_STATUSES = ("queued", "running", "cancelling")
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
-
 WATCH_LOCK = 7001  # the advisory lock class of watcher registrations (see migration 0004)
+
+
+def _listed(statuses: tuple[str, ...]) -> str:
+    """Statuses as SQL literals, for the CHECK and the partial indexes' predicates."""
+    return ", ".join(f"'{status}'" for status in statuses)
 
 
 class BackgroundJob(Base):
     __tablename__ = "background_jobs"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelling', 'cancelled')",
+            f"status IN ({_listed(STATUSES)})",
             name="background_jobs_status_check",
         ),
         CheckConstraint(
@@ -57,12 +62,12 @@ class BackgroundJob(Base):
         Index(
             "background_jobs_active_idx",
             "user_id",
-            postgresql_where=text("status IN ('queued', 'running', 'cancelling')"),
+            postgresql_where=text(f"status IN ({_listed(ACTIVE_STATUSES)})"),
         ),
         Index(
             "background_jobs_running_user_idx",
             "user_id",
-            postgresql_where=text("status IN ('running', 'cancelling')"),
+            postgresql_where=text(f"status IN ({_listed(RUNNING_STATUSES)})"),
         ),
         # Jobs finished since a time: job_service's metrics reading (0011).
         Index("background_jobs_finished_idx", "finished_at"),
@@ -78,7 +83,7 @@ class BackgroundJob(Base):
     args: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'"))
     idempotency_key: Mapped[str | None] = mapped_column(Text)
     procrastinate_job_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
-    status: Mapped[str] = mapped_column(Text, server_default=text("'queued'"))
+    status: Mapped[str] = mapped_column(Text, server_default=text(f"'{INITIAL}'"))
     attempts: Mapped[int] = mapped_column(server_default=text("0"))
     progress_percent: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
     progress_message: Mapped[str | None] = mapped_column(Text)

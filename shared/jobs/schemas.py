@@ -6,9 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from shared.jobs.lifecycle import JobStatus
 from shared.jobs.models import BackgroundJob
-
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelling", "cancelled"]
 
 
 class JobLinks(BaseModel):
