@@ -12,7 +12,7 @@ help: ## list the targets
 
 install: ## create .venv from the lock file, fetching uv first if missing (run by the others)
 	@if [ "$(UV)" = "$(TOOLS_UV)" ]; then deploy/tools.sh uv; fi
-	$(UV) sync --frozen
+	$(UV) sync --frozen --group bench
 
 tools: ## install the system packages the tests need (PostgreSQL, Chromium), or say how
 	@deploy/tools.sh test

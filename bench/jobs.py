@@ -1,8 +1,9 @@
 # The benchmark drives worker processes; blocking on them is part of what it measures.
 # ruff: noqa: ASYNC220
-"""Benchmark of the job pipeline against bare Procrastinate, in one run on this machine.
+"""Benchmark of the job pipeline against PgQueuer and bare Procrastinate, in one run on this
+machine.
 
-    uv run python bench/jobs.py [--jobs 10000] [--concurrency 10]
+    uv run --group bench python bench/jobs.py [--jobs 10000] [--concurrency 10]
 
 Uses DATABASE_URL's server, else the embedded cluster under .pgstack/ (as the tests do), in
 throwaway databases. Measures:
@@ -12,6 +13,11 @@ throwaway databases. Measures:
    only, `App.run_worker_async`), both at the same concurrency, workers as separate
    processes; jobs/s = N / (first start .. last finish, from procrastinate_events), and the
    CPU time per job of the workers and of the database's backends (robust to a busy machine);
+   and per job the database's commits, rows written (inserted, updated, deleted: its
+   pg_stat_database) and WAL bytes (pg_current_wal_lsn before and after; the cluster's, so
+   nothing else may run on it meanwhile). PgQueuer (a benchmark-only dependency, group
+   `bench`) drains the same jobs with its defaults (batches of 10) in its own database; its
+   rate is timed from the first job gone from its queue to the last.
    Nobody streams these jobs, so their changes are not announced (job_event_watchers). The
    pipeline's jobs belong to USERS users: one user's jobs run at most JOBS_MAX_ACTIVE_PER_USER
    (4) at a time by design (shared/jobs/fairness.py), fewer than the drain's concurrency;
@@ -121,6 +127,31 @@ def cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(value - before.get(pid, 0.0) for pid, value in after.items())
 
 
+def writes(db_url: str) -> tuple[int, int, int]:
+    """The database's commits and rows written so far, and the cluster's WAL position."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT xact_commit, tup_inserted + tup_updated + tup_deleted,"
+            " pg_current_wal_lsn() - '0/0'::pg_lsn"
+            " FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def writes_since(db_url: str, before: tuple[int, int, int], n: int) -> dict[str, float]:
+    """Per job since `before`: commits, rows written, WAL bytes. Workers' statistics reach
+    pg_stat_database when they exit (and every second): read after they stopped."""
+    time.sleep(1.5)
+    after = writes(db_url)
+    commits, rows, wal = (a - b for a, b in zip(after, before, strict=True))
+    return {
+        "commits_per_job": round(commits / n, 2),
+        "rows_per_job": round(rows / n, 2),
+        "wal_bytes_per_job": round(wal / n),
+    }
+
+
 def wait_registered(db_url: str, workers: int) -> None:
     """Until the workers are registered: started, imports done, about to fetch."""
 
@@ -168,10 +199,12 @@ async def pipeline_drain(
         try:
             wait_registered(db_url, workers)
             before = cpu_seconds(db_url, processes)
+            written = writes(db_url)
             wait_drained(db_url, "jobs:noop", n)
             cpu = cpu_since(before, cpu_seconds(db_url, processes))
         finally:
             stop(processes)
+        per_job = writes_since(db_url, written, n)
         done, rate = drain_rate(db_url, "jobs:noop")
         with psycopg.connect(db_url) as conn:
             row = conn.execute(
@@ -179,7 +212,7 @@ async def pipeline_drain(
             ).fetchone()
         assert row is not None
         assert row[0] == n, f"{row[0]} rows succeeded of {n}"
-        return drain_figures(n, done, rate, cpu, enqueue_rate)
+        return {**drain_figures(n, done, rate, cpu, enqueue_rate), **per_job}
     finally:
         drop_database(db_url)
 
@@ -234,19 +267,85 @@ async def bare_drain(server: str, n: int, concurrency: int) -> dict[str, float]:
         try:
             wait_registered(db_url, 1)
             before = cpu_seconds(db_url, [process])
+            written = writes(db_url)
             wait_drained(db_url, "noop", n)
             cpu = cpu_since(before, cpu_seconds(db_url, [process]))
         finally:
             stop([process])
+        per_job = writes_since(db_url, written, n)
         done, rate = drain_rate(db_url, "noop")
         assert done == n, f"{done} of {n}"
-        return drain_figures(n, done, rate, cpu, enqueue_rate)
+        return {**drain_figures(n, done, rate, cpu, enqueue_rate), **per_job}
     finally:
         drop_database(db_url)
 
 
 async def _noop(**args: Any) -> None:
     pass
+
+
+def pgqueuer_worker(db_url: str) -> None:
+    """A PgQueuer worker with its defaults (batches of 10), a no-op entrypoint."""
+    from pgqueuer import QueueManager
+    from pgqueuer.queries import Queries
+
+    async def run() -> None:
+        conn = await psycopg.AsyncConnection.connect(db_url, autocommit=True)
+        manager = QueueManager(Queries.from_psycopg_connection(conn))
+
+        @manager.entrypoint("noop")
+        async def noop(job: Any) -> None:
+            pass
+
+        await manager.run()
+
+    asyncio.run(run())
+
+
+async def pgqueuer_drain(server: str, n: int) -> dict[str, float]:
+    from pgqueuer.queries import Queries
+
+    db_url = create_database(server, prefix="pgqueuer")
+    try:
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+            queries = Queries.from_psycopg_connection(conn)
+            await queries.install()
+            started = time.perf_counter()
+            for offset in range(0, n, 100):
+                size = min(n, offset + 100) - offset
+                await queries.enqueue(["noop"] * size, [None] * size, [0] * size)
+            enqueue_rate = n / (time.perf_counter() - started)
+        written = writes(db_url)
+        process = subprocess.Popen(
+            [sys.executable, __file__, "pgqueuer-worker", db_url], cwd=ROOT, env=env(db_url)
+        )
+        try:
+            before = cpu_seconds(db_url, [process])
+            first, last = _pgqueuer_drained(db_url, n)
+            cpu = cpu_since(before, cpu_seconds(db_url, [process]))
+        finally:
+            stop([process])
+        per_job = writes_since(db_url, written, n)
+        return {**drain_figures(n, n, n / (last - first), cpu, enqueue_rate), **per_job}
+    finally:
+        drop_database(db_url)
+
+
+def _pgqueuer_drained(db_url: str, n: int, timeout: float = 600) -> tuple[float, float]:
+    """When the first job left PgQueuer's queue and when the last did (polled every 5 ms)."""
+    first = None
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute("SELECT count(*) FROM pgqueuer").fetchone()
+            assert row is not None
+            now = time.perf_counter()
+            if first is None and row[0] < n:
+                first = now
+            if row[0] == 0 and first is not None:
+                return first, now
+            time.sleep(0.005)
+    raise TimeoutError("pgqueuer did not drain")
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -371,8 +470,9 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
     report("load_average_1_5_15", os.getloadavg())
     try:
         # Rounds alternate bare and pipeline, so a busy moment of the machine hits both.
-        bare, pipeline, two, loud = [], [], [], []
+        queuer, bare, pipeline, two, loud = [], [], [], [], []
         for round_ in range(1, rounds + 1):
+            queuer.append(report(f"round {round_} pgqueuer", await pgqueuer_drain(server, n)))
             bare.append(report(f"round {round_} bare", await bare_drain(server, n, concurrency)))
             pipeline.append(
                 report(
@@ -395,9 +495,17 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
         medians = {
             name: {
                 key: round(statistics.median(r[key] for r in runs), 3)
-                for key in ("jobs_per_s", "cpu_ms_per_job")
+                for key in (
+                    "jobs_per_s",
+                    "cpu_ms_per_job",
+                    "enqueue_per_s",
+                    "commits_per_job",
+                    "rows_per_job",
+                    "wal_bytes_per_job",
+                )
             }
             for name, runs in (
+                ("pgqueuer", queuer),
                 ("bare", bare),
                 ("pipeline", pipeline),
                 ("pipeline_2_workers", two),
@@ -405,6 +513,16 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
             )
         }
         report("median", medians)
+        for name, runs in (("pipeline", pipeline), ("pipeline_2_workers", two)):
+            report(
+                f"ratio {name}/pgqueuer (jobs/s, median of the rounds' ratios)",
+                round(
+                    statistics.median(
+                        p["jobs_per_s"] / q["jobs_per_s"] for p, q in zip(runs, queuer, strict=True)
+                    ),
+                    3,
+                ),
+            )
         report(
             "ratio pipeline/bare (jobs/s)",
             round(medians["pipeline"]["jobs_per_s"] / medians["bare"]["jobs_per_s"], 3),
@@ -434,6 +552,9 @@ def report(name: str, value: Any) -> Any:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "bare-worker":
         bare_worker(sys.argv[2], int(sys.argv[3]))
+        sys.exit(0)
+    if len(sys.argv) > 1 and sys.argv[1] == "pgqueuer-worker":
+        pgqueuer_worker(sys.argv[2])
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=10_000)
