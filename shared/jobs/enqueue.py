@@ -11,12 +11,15 @@ and ends `cancelled`) and starts a new one. The earlier job gives up its key, so
 the newest job.
 """
 
+import contextlib
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from procrastinate import exceptions
 from procrastinate.jobs import JobDeferrer
+from psycopg.types.json import Jsonb
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -93,37 +96,65 @@ async def enqueue(
 
 
 async def enqueue_many(
-    session: AsyncSession, kind: str, user_id: int | None, args_list: Sequence[dict[str, Any]]
+    session: AsyncSession,
+    kind: str,
+    user_id: int | None,
+    args_list: Sequence[dict[str, Any]],
+    idempotency_keys: Sequence[str | None] | None = None,
 ) -> list[uuid.UUID]:
-    """Create one job per `args` of `args_list` in the session's transaction, in three
-    statements whatever their number (no idempotency keys); returns their ids in order."""
+    """Create one job per `args` of `args_list` in the session's transaction, in one statement
+    whatever their number; returns their ids in order.
+
+    `idempotency_keys`, one per item (None: no key), work as `enqueue`'s: an item whose key the
+    user has used, before or earlier in the batch, gives back that job and makes nothing.
+    Raises `UnknownJobKind` as `enqueue` does, `JobAlreadyQueued` when the task's queueing lock
+    is taken (the session's transaction stays usable).
+    """
     deferrer = deferrer_for(kind)
+    keys = list(idempotency_keys) if idempotency_keys is not None else [None] * len(args_list)
+    if len(keys) != len(args_list):
+        raise ValueError("one idempotency key (or None) per item")
     ids = [uuid.uuid4() for _ in args_list]
     caps = fairness.caps_for(user_id, kind)
-    traceparent = tracing.current_traceparent()
-    await session.execute(
-        insert(BackgroundJob),
-        [
-            {
-                "id": job_id,
-                "kind": kind,
-                "user_id": user_id,
-                "args": args,
-                "max_active_per_user": caps.per_user,
-                "max_active_per_kind": caps.per_kind,
-                "traceparent": traceparent,
-            }
-            for job_id, args in zip(ids, args_list, strict=True)
-        ],
+    template = deferrer.job
+    params = {
+        "ids": ids,
+        "args": [Jsonb(args) for args in args_list],
+        "keys": keys,
+        "kind": kind,
+        "user_id": user_id,
+        "max_active_per_user": caps.per_user,
+        "max_active_per_kind": caps.per_kind,
+        "traceparent": tracing.current_traceparent(),
+        "queue": template.queue,
+        "priority": template.priority,
+        "lock": template.lock,
+        "queueing_lock": template.queueing_lock,
+    }
+    connection = await db.psycopg_connection(session)
+    try:
+        # A savepoint only where a statement may fail on purpose (a taken queueing lock).
+        async with (
+            connection.transaction()
+            if template.queueing_lock is not None
+            else contextlib.nullcontext()
+        ):
+            cursor = await db.execute(session, QUERIES["enqueue_many"], params)
+    except psycopg.errors.UniqueViolation as exc:
+        raise JobAlreadyQueued() from exc
+    made = {row["id"] for row in await cursor.fetchall()}
+    if len(made) == len(ids):
+        return ids
+    # Some keys were taken: those items are the jobs holding them.
+    cursor = await db.execute(
+        session,
+        QUERIES["keyed_jobs"],
+        {"user_id": user_id, "keys": [key for key in keys if key is not None]},
     )
-    deferrer.connection = await db.psycopg_connection(session)
-    # Queue ids come from one sequence in the order of the batch: sorted, they match it.
-    procrastinate_ids = sorted(await deferrer.batch_defer_async(*args_list))
-    await _rank(session, user_id, ids, procrastinate_ids)
-    await db.execute(
-        session, QUERIES["link_queue_jobs"], {"ids": ids, "procrastinate_ids": procrastinate_ids}
-    )
-    return ids
+    holders = {row["idempotency_key"]: row["id"] for row in await cursor.fetchall()}
+    return [
+        job_id if job_id in made else holders[key] for job_id, key in zip(ids, keys, strict=True)
+    ]
 
 
 async def retry(session: AsyncSession, job: BackgroundJob) -> BackgroundJob | None:

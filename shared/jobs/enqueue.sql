@@ -1,9 +1,3 @@
--- link_queue_jobs --
--- Link a batch of job rows to their queue jobs, pairwise in the order of the two arrays.
-UPDATE background_jobs SET procrastinate_job_id = batch.procrastinate_id
-FROM unnest(%(ids)s::uuid[], %(procrastinate_ids)s::bigint[]) AS batch(id, procrastinate_id)
-WHERE background_jobs.id = batch.id
-
 -- release_key --
 -- The user's earlier job of this kind and key gives its key up (to the job replacing it).
 UPDATE background_jobs SET idempotency_key = NULL
@@ -31,3 +25,41 @@ FROM unnest(%(procrastinate_ids)s::bigint[]) WITH ORDINALITY AS batch(id, place)
          AND status IN ('queued', 'running', 'cancelling')
          AND id <> ALL (%(ids)s::uuid[])) AS ahead
 WHERE q.id = batch.id
+
+-- enqueue_many --
+-- A batch of jobs of one kind for one user in one statement. Each `background_jobs` row takes
+-- its queue job's id from the queue's own sequence, so the two are written linked (no UPDATE
+-- after), and the queue job is placed in its user's turn as by `rank_queue_jobs` (its task's
+-- priority x 10000, less the user's active jobs ahead of it and its place in the batch). An
+-- item whose key the user has used (before, or earlier in this batch: the unique index
+-- background_jobs_idempotency_key) makes nothing; the caller reads those back by key.
+WITH batch AS (
+    SELECT * FROM unnest(%(ids)s::uuid[], %(args)s::jsonb[], %(keys)s::text[])
+        WITH ORDINALITY AS b(id, args, idempotency_key, place)
+), ahead AS (
+    SELECT count(*) AS n FROM background_jobs
+    WHERE user_id IS NOT DISTINCT FROM %(user_id)s
+        AND status IN ('queued', 'running', 'cancelling')
+), made AS (
+    INSERT INTO background_jobs (id, kind, user_id, args, idempotency_key, max_active_per_user,
+        max_active_per_kind, traceparent, procrastinate_job_id)
+    SELECT id, %(kind)s, %(user_id)s, args, idempotency_key, %(max_active_per_user)s,
+        %(max_active_per_kind)s, %(traceparent)s, nextval('procrastinate_jobs_id_seq')
+    FROM batch ORDER BY place
+    ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id, procrastinate_job_id
+), queued AS (
+    INSERT INTO procrastinate_jobs (id, queue_name, task_name, priority, lock, queueing_lock,
+        args)
+    SELECT made.procrastinate_job_id, %(queue)s, %(kind)s,
+        %(priority)s * 10000 - least(ahead.n + batch.place, 9999), %(lock)s, %(queueing_lock)s,
+        batch.args
+    FROM made JOIN batch USING (id) CROSS JOIN ahead
+    RETURNING id
+)
+SELECT made.id FROM made JOIN queued ON queued.id = made.procrastinate_job_id
+
+-- keyed_jobs --
+-- The user's jobs by idempotency key.
+SELECT id, idempotency_key FROM background_jobs
+WHERE user_id IS NOT DISTINCT FROM %(user_id)s AND idempotency_key = ANY (%(keys)s::text[])

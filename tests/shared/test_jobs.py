@@ -1,14 +1,16 @@
 """Enqueueing in the caller's transaction: both the job row and the queue job, or neither."""
 
 import asyncio
+import tempfile
 import uuid
 
 import psycopg
 import pytest
+from psycopg import pq
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 import job_service.tasks  # registers jobs:noop
-from shared import jobs
+from shared import db, jobs
 from tests.kit.users import make_user
 
 assert job_service.tasks.noop
@@ -131,6 +133,57 @@ class TestEnqueueMany:
             ).fetchall()
         by_id = {row[0]: (row[1], row[2]) for row in rows}
         assert [by_id[job_id] for job_id in ids] == [({"i": i}, {"i": i}) for i in range(50)]
+
+    async def test_an_item_whose_key_was_used_returns_that_job_and_queues_nothing(
+        self, db_url: str, engine: AsyncEngine
+    ) -> None:
+        """Per-item idempotency keys: a key the user used before, or earlier in the same
+        batch, gives back that job; items without a key are always new."""
+        user_id = make_user(db_url)
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            first = await jobs.enqueue(session, "jobs:noop", user_id, {"i": 0}, "a")
+            await session.commit()
+        async with AsyncSession(engine) as session:
+            ids = await jobs.enqueue_many(
+                session,
+                "jobs:noop",
+                user_id,
+                [{"i": 1}, {"i": 2}, {"i": 3}, {"i": 4}, {"i": 5}],
+                idempotency_keys=["a", "b", None, "b", None],
+            )
+            await session.commit()
+        assert ids[0] == first.id
+        assert ids[1] == ids[3]
+        assert len({first.id, ids[1], ids[2], ids[4]}) == 4
+        assert counts(db_url, user_id) == (4, 4)
+        with psycopg.connect(db_url) as conn:
+            row = conn.execute(
+                "SELECT args FROM background_jobs WHERE id = %s", (ids[1],)
+            ).fetchone()
+        assert row == ({"i": 2},)
+
+    async def test_a_batch_of_a_hundred_is_one_round_trip(
+        self, db_url: str, engine: AsyncEngine
+    ) -> None:
+        """The rows, their queue jobs and their turns in one statement (libpq's trace)."""
+        user_id = make_user(db_url)
+        async with AsyncSession(engine) as session:
+            conn = await db.psycopg_connection(session)
+            await conn.execute("SELECT 1")  # its transaction begun
+            with tempfile.TemporaryFile("w+") as sink:
+                conn.pgconn.trace(sink.fileno())
+                conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+                try:
+                    await jobs.enqueue_many(
+                        session, "jobs:noop", user_id, [{"i": i} for i in range(100)]
+                    )
+                finally:
+                    conn.pgconn.untrace()
+                sink.seek(0)
+                sent = [line.split("\t")[2].split()[0] for line in sink if line.startswith("F\t")]
+            await session.commit()
+        assert sum(1 for message in sent if message in ("Sync", "Query")) == 1
+        assert counts(db_url, user_id) == (100, 100)
 
 
 class TestBackoff:
