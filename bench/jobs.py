@@ -320,8 +320,8 @@ async def pgqueuer_drain(server: str, n: int) -> dict[str, float]:
             [sys.executable, __file__, "pgqueuer-worker", db_url], cwd=ROOT, env=env(db_url)
         )
         try:
-            before = cpu_seconds(db_url, [process])
-            first, last = _pgqueuer_drained(db_url, n)
+            first, before = _pgqueuer_started(db_url, n, process)
+            last = _pgqueuer_drained(db_url)
             cpu = cpu_since(before, cpu_seconds(db_url, [process]))
         finally:
             stop([process])
@@ -331,19 +331,30 @@ async def pgqueuer_drain(server: str, n: int) -> dict[str, float]:
         drop_database(db_url)
 
 
-def _pgqueuer_drained(db_url: str, n: int, timeout: float = 600) -> tuple[float, float]:
-    """When the first job left PgQueuer's queue and when the last did (polled every 5 ms)."""
-    first = None
+def _pgqueuer_started(
+    db_url: str, n: int, process: subprocess.Popen[bytes]
+) -> tuple[float, dict[int, float]]:
+    """When the first job left PgQueuer's queue (polled every 5 ms), and the CPU used so far:
+    its worker has no registration to wait for, and its start-up is not the drain's."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        while True:
+            row = conn.execute("SELECT count(*) FROM pgqueuer").fetchone()
+            assert row is not None
+            assert process.poll() is None, "the PgQueuer worker exited"
+            if row[0] < n:
+                return time.perf_counter(), cpu_seconds(db_url, [process])
+            time.sleep(0.005)
+
+
+def _pgqueuer_drained(db_url: str, timeout: float = 600) -> float:
+    """When the last job left PgQueuer's queue (polled every 5 ms)."""
     deadline = time.monotonic() + timeout
     with psycopg.connect(db_url, autocommit=True) as conn:
         while time.monotonic() < deadline:
             row = conn.execute("SELECT count(*) FROM pgqueuer").fetchone()
             assert row is not None
-            now = time.perf_counter()
-            if first is None and row[0] < n:
-                first = now
-            if row[0] == 0 and first is not None:
-                return first, now
+            if row[0] == 0:
+                return time.perf_counter()
             time.sleep(0.005)
     raise TimeoutError("pgqueuer did not drain")
 

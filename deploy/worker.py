@@ -315,6 +315,9 @@ class Worker(worker.Worker):
         def on_job_complete(task: asyncio.Task[Any]) -> None:
             del self._running_jobs[task]
             self._job_semaphore.release()
+            # Claim again now, taking the outcome along: a job of a user who was at a cap may
+            # run now, and a worker that found too few jobs last time waits for no poll.
+            self._new_job_event.set()
 
         job_task.add_done_callback(on_job_complete)
 
