@@ -29,6 +29,7 @@ throwaway databases. Measures:
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -37,6 +38,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +165,16 @@ def wait_registered(db_url: str, workers: int) -> None:
     wait_for(registered, within=600, every=0.01, what=f"{workers} workers registered")
 
 
+@contextlib.contextmanager
+def queue_held(db_url: str) -> Iterator[None]:
+    """Procrastinate's queue locked against every claim for the block: workers start,
+    register and wait, so a drain's figures start with all of them ready (with two workers,
+    the first would otherwise drain part of the queue before the second has registered)."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute("LOCK TABLE procrastinate_jobs IN EXCLUSIVE MODE")
+        yield
+
+
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         process.send_signal(signal.SIGTERM)
@@ -188,18 +200,20 @@ async def pipeline_drain(
             count = n // USERS + (index < n % USERS)
             await enqueue_batches(db_url, "jobs:noop", user_id, count)
         enqueue_rate = n / (time.perf_counter() - started)
-        processes = [
-            subprocess.Popen(
-                [sys.executable, "-m", "deploy", "worker"],
-                cwd=ROOT,
-                env=env(db_url, WORKER_CONCURRENCY=str(concurrency)),
-            )
-            for _ in range(workers)
-        ]
+        processes: list[subprocess.Popen[bytes]] = []
         try:
-            wait_registered(db_url, workers)
-            before = cpu_seconds(db_url, processes)
-            written = writes(db_url)
+            with queue_held(db_url):
+                processes += [
+                    subprocess.Popen(
+                        [sys.executable, "-m", "deploy", "worker"],
+                        cwd=ROOT,
+                        env=env(db_url, WORKER_CONCURRENCY=str(concurrency)),
+                    )
+                    for _ in range(workers)
+                ]
+                wait_registered(db_url, workers)
+                before = cpu_seconds(db_url, processes)
+                written = writes(db_url)
             wait_drained(db_url, "jobs:noop", n)
             cpu = cpu_since(before, cpu_seconds(db_url, processes))
         finally:
@@ -259,15 +273,16 @@ async def bare_drain(server: str, n: int, concurrency: int) -> dict[str, float]:
                 ]
                 await task.batch_defer_async(*batch)
         enqueue_rate = n / (time.perf_counter() - started)
-        process = subprocess.Popen(
-            [sys.executable, __file__, "bare-worker", db_url, str(concurrency)],
-            cwd=ROOT,
-            env=env(db_url),
-        )
-        try:
+        with queue_held(db_url):
+            process = subprocess.Popen(
+                [sys.executable, __file__, "bare-worker", db_url, str(concurrency)],
+                cwd=ROOT,
+                env=env(db_url),
+            )
             wait_registered(db_url, 1)
             before = cpu_seconds(db_url, [process])
             written = writes(db_url)
+        try:
             wait_drained(db_url, "noop", n)
             cpu = cpu_since(before, cpu_seconds(db_url, [process]))
         finally:
