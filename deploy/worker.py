@@ -315,9 +315,6 @@ class Worker(worker.Worker):
         def on_job_complete(task: asyncio.Task[Any]) -> None:
             del self._running_jobs[task]
             self._job_semaphore.release()
-            # Claim again now, taking the outcome along: a job of a user who was at a cap may
-            # run now, and a worker that found too few jobs last time waits for no poll.
-            self._new_job_event.set()
 
         job_task.add_done_callback(on_job_complete)
 
@@ -367,6 +364,9 @@ class Worker(worker.Worker):
                         return
                 else:
                     self._stored(batch)
+                    # Claim again: a user whose job just ended may have been at a cap, and a
+                    # worker idle since a short claim would otherwise wait for the poll.
+                    self._new_job_event.set()
                     continue
             await asyncio.sleep(backoff(failures))
 
