@@ -220,6 +220,7 @@ DECLARE
     owner background_jobs;
     capped_users bigint[];
     capped_kinds text[];
+    holding boolean := false;  -- a per-user lock (class 7002) of this claim
 BEGIN
     SELECT coalesce(array_agg(running.user_id), '{}') INTO capped_users
     FROM (
@@ -284,7 +285,10 @@ BEGIN
         IF owner.user_id IS NOT NULL
                 AND (owner.max_active_per_user IS NOT NULL OR owner.max_active_per_kind IS NOT NULL)
                 THEN
-            IF NOT pg_try_advisory_xact_lock(7002, hashint8(owner.user_id)) THEN
+            IF NOT holding THEN
+                PERFORM pg_advisory_xact_lock(7002, hashint8(owner.user_id));
+                holding := true;
+            ELSIF NOT pg_try_advisory_xact_lock(7002, hashint8(owner.user_id)) THEN
                 capped_users := capped_users || owner.user_id;
                 capped_kinds := capped_kinds || (owner.user_id || ':' || owner.kind);
                 CONTINUE;

@@ -3,9 +3,11 @@
 -- say why each is so): locks, priority then id, SKIP LOCKED, and the user's and the kind's
 -- caps re-checked under the per-user advisory lock (class 7002) held until the claim commits.
 -- One difference: a claim that takes several users' jobs would hold several of those locks, and
--- two workers taking them in opposite orders would deadlock; so a user whose lock another claim
--- holds is passed over by this one (`pg_try_advisory_xact_lock`), as if at their cap: the other
--- claim is counting them, and the next claim sees its result.
+-- two workers waiting for them in opposite orders would deadlock. So a claim waits only for its
+-- first such lock (holding none, it can be in no cycle); once it holds one, a user whose lock
+-- another claim holds is passed over (`pg_try_advisory_xact_lock`), as if at their cap: the
+-- other claim is counting them, and the next claim sees its result. (Passing over even the
+-- first left a worker whose every claim met the other's locks idle until its next poll.)
 CREATE FUNCTION pgstack_fetch_jobs(
     target_queue_names character varying[],
     p_worker_id bigint,
@@ -21,6 +23,7 @@ DECLARE
     owner background_jobs;
     capped_users bigint[];
     capped_kinds text[];
+    holding boolean := false;  -- a per-user lock (class 7002) of this claim
 BEGIN
     SELECT coalesce(array_agg(running.user_id), '{}') INTO capped_users
     FROM (
@@ -85,7 +88,10 @@ BEGIN
         IF owner.user_id IS NOT NULL
                 AND (owner.max_active_per_user IS NOT NULL OR owner.max_active_per_kind IS NOT NULL)
                 THEN
-            IF NOT pg_try_advisory_xact_lock(7002, hashint8(owner.user_id)) THEN
+            IF NOT holding THEN
+                PERFORM pg_advisory_xact_lock(7002, hashint8(owner.user_id));
+                holding := true;
+            ELSIF NOT pg_try_advisory_xact_lock(7002, hashint8(owner.user_id)) THEN
                 capped_users := capped_users || owner.user_id;
                 capped_kinds := capped_kinds || (owner.user_id || ':' || owner.kind);
                 CONTINUE;
