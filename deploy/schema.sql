@@ -222,6 +222,7 @@ DECLARE
     capped_kinds text[];
     holding boolean := false;  -- a per-user lock (class 7002) of this claim
 BEGIN
+    PERFORM pg_advisory_xact_lock(7003, 0);  -- the claims' turn, before anything is counted
     SELECT coalesce(array_agg(running.user_id), '{}') INTO capped_users
     FROM (
         SELECT user_id FROM background_jobs
