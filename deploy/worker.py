@@ -1,4 +1,12 @@
-"""`pgstack worker`: one Procrastinate worker running every service's tasks.
+"""`pgstack worker`: one worker running every service's tasks, on Procrastinate's queue.
+
+The hot path is pgstack's own (issue 18): one statement claims as many runnable jobs as the
+worker has free slots (the fair fetch, repeated: `claim_jobs` in worker.sql), and outcomes are
+stored in batches by one statement (`store_outcomes`): the next claim's transaction takes them
+along, else a flush `WORKER_FLUSH_SECONDS` after the first. Running a job (middleware,
+retries, aborts) stays Procrastinate's.
+A worker that dies with outcomes not yet stored loses no job: they are still `doing`, so they
+are recovered as stalled and run again, their finished steps skipped.
 
 SIGTERM (or SIGINT) stops fetching; running jobs get `WORKER_SHUTDOWN_GRACE` seconds to
 finish, then are aborted (and retried if their task says so); the process exits 0. The worker
@@ -14,24 +22,30 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from procrastinate import exceptions, manager, worker
+from procrastinate import exceptions, job_context, manager, retry, utils, worker
+from procrastinate import jobs as queue_jobs
 from procrastinate.app import WorkerOptions
 from procrastinate.periodic import PeriodicTask
+from psycopg.rows import dict_row
 from pydantic import Field
 
 from deploy import (
     tasks,  # the import registers every service's tasks
     worker_health,
 )
-from shared import connections, db, jobs, queue, tracing
+from shared import connections, db, jobs, queue, sql, tracing
 from shared.listener import Listener, backoff
 from shared.logging import configure_logging
 from shared.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
+
+QUERIES = sql.load(__file__)
 
 
 class WorkerSettings(ServiceSettings):
@@ -57,6 +71,9 @@ class WorkerSettings(ServiceSettings):
     prune_events_hours: float = Field(
         default=24, gt=0, validation_alias="JOBS_EVENTS_RETENTION_HOURS"
     )
+    # Finished jobs' outcomes not taken along by the next claim are stored this long after the
+    # first of them: one statement and one commit for many jobs instead of one each.
+    flush_seconds: float = Field(default=0.005, gt=0, validation_alias="WORKER_FLUSH_SECONDS")
     # New jobs arrive by NOTIFY; polling only covers a lost notification or a scheduled job.
     poll_seconds: float = Field(default=2, gt=0, validation_alias="WORKER_POLL_SECONDS")
     # The queues this worker takes jobs from, comma-separated; empty: every queue.
@@ -92,6 +109,16 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.OperationalError | OSError)
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A finished attempt, waiting to be stored: its end, or its retry."""
+
+    job_id: int
+    worker_id: int | None  # the worker that took the job: the attempt's identity
+    status: queue_jobs.Status
+    retry: retry.RetryDecision | None
+
+
 class Worker(worker.Worker):
     """Procrastinate's worker, made to outlive its database.
 
@@ -103,12 +130,18 @@ class Worker(worker.Worker):
     away); its reconnect triggers a fetch, since jobs deferred meanwhile were not announced.
     """
 
-    def __init__(self, *args: Any, database_url: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, database_url: str, flush_seconds: float, **kwargs: Any) -> None:
         kwargs["listen_notify"] = False  # the process's Listener instead (`_listen`)
         super().__init__(*args, **kwargs)
         self.listener = Listener(database_url)
         self.failure: BaseException | None = None
         self._fetch_failures = 0
+        self.flush_seconds = flush_seconds
+        # Finished attempts not stored yet; one claim or flush stores them at a time.
+        self._outcomes: list[Outcome] = []
+        self._storing = asyncio.Lock()
+        self._outcome_waiting = asyncio.Event()
+        self._flushed = asyncio.Event()
 
     async def run(self) -> None:
         failures = 0
@@ -129,6 +162,7 @@ class Worker(worker.Worker):
         return [
             *super()._start_side_tasks(),
             asyncio.create_task(self._listen(), name="listener"),
+            asyncio.create_task(self._flush_outcomes(), name="flush_outcomes"),
         ]
 
     async def _monitor_side_tasks(self, side_tasks: list[asyncio.Task[Any]]) -> None:
@@ -202,10 +236,11 @@ class Worker(worker.Worker):
 
     async def _fetch_and_process_jobs(self) -> None:
         try:
-            await super()._fetch_and_process_jobs()  # type: ignore[no-untyped-call]
+            await self._claim_and_process_jobs()
             self._fetch_failures = 0
-        except exceptions.ConnectorException as exc:
-            if isinstance(exc.__cause__, psycopg.errors.ForeignKeyViolation):
+        except (exceptions.ConnectorException, psycopg.Error) as exc:
+            cause = exc.__cause__ if isinstance(exc, exceptions.ConnectorException) else exc
+            if isinstance(cause, psycopg.errors.ForeignKeyViolation):
                 await self._beat()  # pruned as stalled: registers again
             elif not is_outage(exc):
                 raise
@@ -215,26 +250,175 @@ class Worker(worker.Worker):
                 await asyncio.wait_for(self._stop_event.wait(), backoff(self._fetch_failures))
             self._new_job_event.set()  # try again now, not at the next poll
 
-    async def _persist_job_status(self, *args: Any, **kwargs: Any) -> None:
-        """Store a finished job's outcome, waiting for the database if it is away; while the
-        worker stops, for at most its shutdown grace (then the job is recovered as stalled)."""
+    async def _claim_and_process_jobs(self) -> None:
+        """Claim jobs for every free slot in one statement and start them, until the queue has
+        no more runnable jobs than free slots (or the worker stops)."""
+        semaphore = self._job_semaphore
+        while not self._stop_event.is_set():
+            acquire = asyncio.create_task(semaphore.acquire())
+            await utils.wait_any(acquire, self._stop_event.wait())
+            if self._stop_event.is_set():
+                if acquire.done():
+                    semaphore.release()
+                break
+            slots = 1
+            while not semaphore.locked():  # the other free slots, without waiting
+                await semaphore.acquire()
+                slots += 1
+            rows: list[dict[str, Any]] = []  # a claim that failed took no job: free every slot
+            try:
+                rows = await self._claim(slots)
+            finally:
+                self._new_job_event.clear()
+                claimed = 0 if self._stop_event.is_set() else len(rows)
+                for _ in range(slots - claimed):
+                    semaphore.release()
+            for row in rows[:claimed]:
+                self._start(queue_jobs.Job.from_row(row))
+            if claimed < slots:
+                break  # nothing more may run now: wait for a notification or the poll
+
+    async def _claim(self, slots: int) -> list[dict[str, Any]]:
+        """Store the outcomes waiting, then claim up to `slots` jobs, in one transaction: the
+        claim counts the users' running jobs without those that just ended."""
+        assert self.worker_id is not None
+        async with self._storing:
+            batch = self._outcomes[:]
+            async with self._pool.connection() as conn, conn.transaction():
+                if batch:
+                    await self._store(conn, batch)
+                cursor = conn.cursor(row_factory=dict_row)
+                await cursor.execute(
+                    QUERIES["claim_jobs"],
+                    {"queues": self.queues, "worker_id": self.worker_id, "slots": slots},
+                )
+                rows: list[dict[str, Any]] = await cursor.fetchall()
+            self._stored(batch)
+        return rows
+
+    def _start(self, job: queue_jobs.Job) -> None:
+        """Run a claimed job in its own task; its slot is free when the task ends."""
+        job_id = job.id
+        context = job_context.JobContext(
+            app=self.app,
+            worker_name=self.worker_name,
+            worker_queues=self.queues,
+            additional_context=self.additional_context.copy() if self.additional_context else {},
+            job=job,
+            abort_reason=lambda: self._job_ids_to_abort.get(job_id) if job_id else None,
+            start_timestamp=time.time(),
+        )
+        job_task = asyncio.create_task(
+            self._process_job(context), name=f"process job {job.task_name}[{job.id}]"
+        )
+        self._running_jobs[job_task] = context
+
+        def on_job_complete(task: asyncio.Task[Any]) -> None:
+            del self._running_jobs[task]
+            self._job_semaphore.release()
+
+        job_task.add_done_callback(on_job_complete)
+
+    async def _persist_job_status(
+        self,
+        job: queue_jobs.Job,
+        status: queue_jobs.Status,
+        retry_decision: retry.RetryDecision | None,
+        context: job_context.JobContext,
+        job_result: job_context.JobResult | None,
+    ) -> None:
+        """Hand a finished job's outcome to the next claim or flush; its slot is free at once.
+        When outcomes pile up (a slow database), wait for them to be stored first."""
+        assert job.id is not None
+        self._outcomes.append(Outcome(job.id, job.worker_id, status, retry_decision))
+        self._job_ids_to_abort.pop(job.id, None)
+        self._outcome_waiting.set()
+        if len(self._outcomes) >= 2 * self.concurrency:
+            self._flushed.clear()
+            await self._flushed.wait()
+
+    async def _flush_outcomes(self) -> None:
+        """Store the outcomes no claim took along, `flush_seconds` after the first of them."""
+        while True:
+            await self._outcome_waiting.wait()
+            await asyncio.sleep(self.flush_seconds)
+            await self._store_outcomes(deadline=None)
+
+    async def _store_outcomes(self, *, deadline: float | None) -> None:
+        """Store every waiting outcome, waiting for the database if it is away; until
+        `deadline` (loop time) if given, then they are left to the recovery of stalled jobs."""
         loop = asyncio.get_running_loop()
         failures = 0
-        deadline: float | None = None
-        while True:
-            try:
-                await super()._persist_job_status(*args, **kwargs)
-                return
-            except Exception as exc:
-                if not is_outage(exc):
-                    raise
-                if self._stop_event.is_set():
-                    deadline = deadline or loop.time() + (self.shutdown_graceful_timeout or 0)
-                    if loop.time() >= deadline:
+        while self._outcomes:
+            async with self._storing:
+                batch = self._outcomes[:]
+                try:
+                    async with self._pool.connection() as conn:
+                        await self._store(conn, batch)
+                except Exception as exc:
+                    if not is_outage(exc):
                         raise
-                failures += 1
-                logger.warning("storing a job's outcome failed, retrying: %s", exc_name(exc))
-                await asyncio.sleep(backoff(failures))
+                    failures += 1
+                    logger.warning("storing jobs' outcomes failed, retrying: %s", exc_name(exc))
+                    if deadline is not None and loop.time() >= deadline:
+                        logger.warning("%s outcomes left to stalled recovery", len(batch))
+                        return
+                else:
+                    self._stored(batch)
+                    # Claim again: a user whose job just ended may have been at a cap, and a
+                    # worker idle since a short claim would otherwise wait for the poll.
+                    self._new_job_event.set()
+                    continue
+            await asyncio.sleep(backoff(failures))
+
+    def _stored(self, batch: list[Outcome]) -> None:
+        del self._outcomes[: len(batch)]
+        if not self._outcomes:
+            self._outcome_waiting.clear()
+            self._flushed.set()
+
+    async def _store(self, conn: psycopg.AsyncConnection[Any], batch: list[Outcome]) -> None:
+        """One statement for the whole batch (`store_outcomes`)."""
+        cursor = conn.cursor(row_factory=dict_row)
+        await cursor.execute(
+            QUERIES["store_outcomes"],
+            {
+                "ids": [o.job_id for o in batch],
+                "worker_ids": [o.worker_id for o in batch],
+                "statuses": [o.status.value for o in batch],
+                "retries": [o.retry is not None for o in batch],
+                "retry_ats": [o.retry.retry_at if o.retry else None for o in batch],
+                "priorities": [o.retry.priority if o.retry else None for o in batch],
+                "queue_names": [o.retry.queue if o.retry else None for o in batch],
+                "locks": [o.retry.lock if o.retry else None for o in batch],
+            },
+        )
+        stored = {row["id"] for row in await cursor.fetchall()}
+        if refused := [o.job_id for o in batch if o.job_id not in stored]:
+            # Recovered as stalled meanwhile (and maybe run again): the newer run's stands.
+            logger.warning("outcomes of attempts no longer current refused: %s", refused)
+
+    @property
+    def _pool(self) -> Any:
+        """The queue's autocommit pool (Procrastinate's connector's)."""
+        return self.app.connector.pool  # type: ignore[attr-defined]
+
+    async def _shutdown(self, side_tasks: list[asyncio.Task[Any]]) -> None:
+        """Procrastinate's shutdown (side tasks stopped, running jobs given their grace, then
+        aborted), with the outcomes stored before the worker unregisters: its jobs are only
+        its own while it is registered."""
+        await utils.cancel_and_capture_errors(side_tasks)
+        if self._running_jobs:
+            await asyncio.wait(self._running_jobs, timeout=self.shutdown_graceful_timeout)
+        if self._running_jobs:
+            logger.info("%s jobs still running after the grace; aborting", len(self._running_jobs))
+            await self._abort_running_jobs()  # type: ignore[no-untyped-call]
+        loop = asyncio.get_running_loop()
+        await self._store_outcomes(deadline=loop.time() + (self.shutdown_graceful_timeout or 0))
+        assert self.worker_id is not None
+        await self.app.job_manager.unregister_worker(self.worker_id)
+        self.worker_id = None
+        logger.info("worker stopped")
 
 
 def exc_name(exc: BaseException) -> str:
@@ -281,7 +465,12 @@ async def run_worker(settings: WorkerSettings, *, install_signal_handlers: bool 
         # session-mode connection: a worker holds few), the tasks' sessions to DATABASE_URL.
         async with queue.opened(settings.listen_url, max_size=settings.concurrency + 2) as app:
             logger.info("worker starting", extra={"concurrency": settings.concurrency})
-            runner = Worker(app=app, database_url=settings.listen_url, **options)
+            runner = Worker(
+                app=app,
+                database_url=settings.listen_url,
+                flush_seconds=settings.flush_seconds,
+                **options,
+            )
             async with worker_health.serving(settings.health_host, settings.health_port, app):
                 await runner.run()
             if runner.failure is not None:

@@ -28,6 +28,7 @@ SCHEMA_REVISIONS = (
     "0012_fair_fetch",
     "0013_job_lifecycle",
     "0014_login_in_flight",
+    "0015_worker_claim",
 )
 SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
 

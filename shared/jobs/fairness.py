@@ -13,9 +13,10 @@ priority: the front of its priority, as it has waited once already.
 The cap is enforced where jobs are taken, in the database: migration 0009 (its body revised by
 0012) replaces Procrastinate's `procrastinate_fetch_job_v2` with a version that passes over a
 job whose user already runs as many jobs as the job's `max_active_per_user` (written at
-enqueue). Such a job
-stays `queued` and the fetch takes the next job in order, so nobody else is held back; when
-one of the user's jobs ends, the worker's next fetch can take the next of theirs.
+enqueue); the worker claims with 0013's `pgstack_fetch_jobs`, the same rules for every free
+slot in one statement. Such a job stays `queued` and the fetch takes the next job in order,
+so nobody else is held back; when one of the user's jobs ends, the worker's next fetch can
+take the next of theirs.
 
 Why the cap at fetch time, and not with Procrastinate's `lock` (one running job per lock): a
 lock is a cap of one, and a lock per "slot" is not work-conserving (a slot's long job holds

@@ -106,3 +106,47 @@ async def test_a_database_restart_in_step_3_of_5_leaves_steps_1_and_2_done_once(
     assert attempts[:2] == [1, 1]
     assert attempts[2] >= 2
     assert attempts[3:] == [1, 1]
+
+
+def _outcome_pending(cluster: Cluster, job_id: uuid.UUID) -> bool:
+    """The task has returned (the middleware stored its result) but its outcome is not stored:
+    the queue job is still `doing`, its row still `running`."""
+    [row] = cluster.query(
+        "SELECT b.status, b.result, q.status AS queue_status FROM background_jobs AS b"
+        " JOIN procrastinate_jobs AS q ON q.id = b.procrastinate_job_id WHERE b.id = %s",
+        job_id,
+    )
+    return row["result"] is not None and (row["status"], row["queue_status"]) == (
+        "running",
+        "doing",
+    )
+
+
+async def test_a_worker_killed_with_a_flush_pending_loses_no_job_and_reruns_no_step(
+    cluster: Cluster, logs: Path
+) -> None:
+    """The worker stores outcomes in batches: SIGKILL after the job's five steps and its
+    return, before the outcome was flushed. The job is recovered as stalled, its rerun skips
+    every finished step (each step's work committed once, one attempt each), and it succeeds."""
+    run = f"flush-{uuid.uuid4().hex[:8]}"
+    job_id = await _enqueue(cluster, run, hang=0)
+    stack = Processes(cluster, logs)
+    try:
+        # A flush an hour away: the outcome stays pending until the kill.
+        doomed = stack.start_worker(**WORKER, WORKER_FLUSH_SECONDS="3600")
+        await eventually(
+            lambda: _outcome_pending(cluster, job_id), within=60, what="outcome pending"
+        )
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait()
+        stack.start_worker(**WORKER)
+        job = await eventually(lambda: _finished(cluster, job_id), within=90, what="job ended")
+    finally:
+        stack.stop()
+    assert job["status"] == "succeeded", stack.log("worker-1")
+    assert job["result"] == {"results": [10, 20, 30, 40, 50]}
+    assert _effects(cluster, run) == {1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
+    assert [(s["name"], s["status"], s["attempts"]) for s in job["steps"]] == [
+        (f"step {n}", "succeeded", 1) for n in range(1, 6)
+    ]
+    assert job["attempts"] == 2  # the lost run and the recovered one

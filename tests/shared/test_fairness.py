@@ -1,6 +1,7 @@
 """Per-user fairness (JOBS_MAX_ACTIVE_PER_USER), with several real worker processes: a user's
 jobs beyond the cap wait as queued, without holding back another user's jobs."""
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -193,3 +194,38 @@ async def test_a_kind_capped_at_one_runs_one_at_a_time_beside_the_users_other_ki
     assert seen["running stepping:hold"] == 1
     assert seen["running stepping:hold_too"] >= 3
     assert seen["running"] == 4
+
+
+async def test_a_claim_beside_another_takes_its_turn_and_then_every_job_that_may_run(
+    db_url: str, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two claims at once (migration 0015_worker_claim's `pgstack_fetch_jobs`): the second waits
+    until the first commits, then takes both jobs that may run, the user whose lock the first
+    held included (at 1 of their cap of 2), instead of passing that user over and leaving a
+    free slot idle."""
+    monkeypatch.setenv("JOBS_MAX_ACTIVE_PER_USER", str(CAP))
+    # The claims below take from the queue "fair": earlier tests' waiting jobs out of the way.
+    query(db_url, "UPDATE procrastinate_jobs SET queue_name = 'aside' WHERE status = 'todo'")
+    first_user, second_user = make_user(db_url), make_user(db_url)
+    run = uuid.uuid4().hex
+    first_jobs = await enqueue_holds(engine, first_user, run, 2, 0)
+    second_jobs = await enqueue_holds(engine, second_user, run, 1, 0)
+    queued = query(
+        db_url,
+        "SELECT procrastinate_job_id AS id FROM background_jobs WHERE id = ANY(%s)",
+        [*first_jobs, *second_jobs],
+    )
+    claim = "SELECT id FROM pgstack_fetch_jobs(ARRAY['fair'], NULL, %s)"
+    with psycopg.connect(db_url) as first:
+        [(taken,)] = first.execute(claim, (1,)).fetchall()  # the first user's first job
+
+        def second_claim() -> list[int]:
+            with psycopg.connect(db_url) as conn:
+                return [row[0] for row in conn.execute(claim, (2,)).fetchall()]
+
+        second = asyncio.create_task(asyncio.to_thread(second_claim))
+        await asyncio.sleep(0.5)
+        assert not second.done()  # waiting for its turn
+        first.commit()
+    claimed = await asyncio.wait_for(second, 10)
+    assert sorted(claimed) == sorted(row["id"] for row in queued if row["id"] != taken)
