@@ -432,13 +432,6 @@ async def run_worker(settings: WorkerSettings, *, install_signal_handlers: bool 
     tasks.import_worker_modules(settings.import_paths)
     schedule_periodic(settings)
     engine = db.create_engine(settings)
-    await connections.check_headroom(
-        engine,
-        "worker",
-        connections.budget(
-            "worker", pool_size=settings.db_pool_size, concurrency=settings.concurrency
-        ),
-    )
     context: dict[str, Any] = {
         "sessionmaker": db.create_sessionmaker(engine),
         "stalled_worker_seconds": settings.stalled_worker_seconds,
@@ -461,6 +454,14 @@ async def run_worker(settings: WorkerSettings, *, install_signal_handlers: bool 
     if queues := [q.strip() for q in settings.queues.split(",") if q.strip()]:
         options["queues"] = queues
     try:
+        # Inside the try: a worker stopped while it checks still closes the check's connection.
+        await connections.check_headroom(
+            engine,
+            "worker",
+            connections.budget(
+                "worker", pool_size=settings.db_pool_size, concurrency=settings.concurrency
+            ),
+        )
         # The queue's pool and the worker's LISTEN go to DATABASE_LISTEN_URL (a direct or
         # session-mode connection: a worker holds few), the tasks' sessions to DATABASE_URL.
         async with queue.opened(settings.listen_url, max_size=settings.concurrency + 2) as app:
