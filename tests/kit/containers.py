@@ -22,6 +22,7 @@ import httpx
 
 from auth_service.demo_user import ensure_demo_user
 from tests.kit.stack import Stack
+from tests.kit.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 # Written by deploy/images.sh: ulimits that runc can set on this machine.
@@ -125,19 +126,18 @@ class ContainerStack(Stack):
 
 def wait_ready(containers: Containers, urls: dict[str, str]) -> None:
     """Until every URL answers 200; fails at once when its container has stopped."""
-    deadline = time.monotonic() + READY_TIMEOUT
-    pending = dict(urls)
-    with httpx.Client(timeout=2) as client:
-        while pending:
-            assert time.monotonic() < deadline, f"not ready after {READY_TIMEOUT} s: {pending}"
-            for name, url in list(pending.items()):
-                assert containers.running(name), f"{name} stopped (log in {containers.log_dir})"
-                try:
-                    if client.get(url).status_code == 200:
-                        del pending[name]
-                except httpx.HTTPError:
-                    pass
-            time.sleep(0.3)
+
+    def ready() -> bool:
+        for name, url in urls.items():
+            assert containers.running(name), f"{name} stopped (log in {containers.log_dir})"
+            try:
+                if httpx.get(url, timeout=2).status_code != 200:
+                    return False
+            except httpx.HTTPError:
+                return False
+        return True
+
+    wait_for(ready, within=READY_TIMEOUT, every=0.3, what=f"{sorted(urls)} ready")
 
 
 @contextmanager
